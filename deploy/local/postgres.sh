@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The machine's Debian PostgreSQL cluster for local development.
+# Usage: deploy/local/postgres.sh {install|start|setup|stop|status}
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SQL="$ROOT/deploy/local/sql/bootstrap.sql"
+CLUSTER="${KASKADE_PG_CLUSTER:-main}"
+PORT=5432
+WAIT_SECONDS="${KASKADE_PG_WAIT_SECONDS:-30}"
+
+log() { echo "[postgres] $*"; }
+die() { echo "[postgres] ERROR: $*" >&2; exit 1; }
+
+as_root() { if ((EUID == 0)); then "$@"; else sudo "$@"; fi; }
+as_postgres() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+
+installed() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
+
+# Newest installed server version, unless KASKADE_PG_VERSION says otherwise.
+pg_version() {
+  [[ -n "${KASKADE_PG_VERSION:-}" ]] && { echo "$KASKADE_PG_VERSION"; return; }
+  installed || die "PostgreSQL is not installed (run: $0 install)"
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' | cut -d/ -f5 | sort -V | tail -n 1
+}
+
+# Cluster status column from pg_lsclusters: online/down/... or empty when the cluster does not exist.
+cluster_status() { pg_lsclusters -h 2>/dev/null | awk -v v="$1" -v c="$CLUSTER" '$1 == v && $2 == c { print $4 }'; }
+
+cmd_install() {
+  if installed; then
+    log "already installed: $(compgen -G '/usr/lib/postgresql/*/bin/postgres' | tr '\n' ' ')"
+    return
+  fi
+  log "installing postgresql from Debian ..."
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
+}
+
+cmd_start() {
+  local ver status
+  ver="$(pg_version)"
+  status="$(cluster_status "$ver")"
+  if [[ -z "$status" ]]; then
+    log "creating cluster $ver/$CLUSTER on port $PORT"
+    as_root pg_createcluster --port "$PORT" "$ver" "$CLUSTER"
+    status="$(cluster_status "$ver")"
+  fi
+  # The socket directory lives on a tmpfs that may be gone after a reboot of a container.
+  as_root install -d -o postgres -g postgres -m 2775 /var/run/postgresql
+  if [[ "$status" == online* ]]; then
+    log "cluster $ver/$CLUSTER already running"
+  else
+    log "starting cluster $ver/$CLUSTER"
+    as_root pg_ctlcluster "$ver" "$CLUSTER" start
+  fi
+  local deadline=$((SECONDS + WAIT_SECONDS))
+  until pg_isready -q -h 127.0.0.1 -p "$PORT"; do
+    ((SECONDS < deadline)) || die "not accepting connections on 127.0.0.1:$PORT after ${WAIT_SECONDS}s (see /var/log/postgresql/)"
+    sleep 0.5
+  done
+  log "accepting connections on 127.0.0.1:$PORT"
+}
+
+# Password auth over TCP from 127.0.0.1 must be allowed (Debian's default pg_hba.conf does it).
+ensure_tcp_password_auth() {
+  local ver hba
+  ver="$(pg_version)"
+  hba="$(as_postgres psql -X -At -d postgres -c 'SHOW hba_file')"
+  if ! as_postgres psql -X -At -d postgres -c \
+    "SELECT 1 FROM pg_hba_file_rules WHERE type = 'host' AND address = '127.0.0.1'
+       AND auth_method IN ('scram-sha-256', 'md5') AND ('all' = ANY(database) OR 'kaskade' = ANY(database))" |
+    grep -q 1; then
+    log "adding a scram-sha-256 rule for 127.0.0.1 to $hba"
+    echo "host    kaskade    all    127.0.0.1/32    scram-sha-256" | as_root tee -a "$hba" >/dev/null
+    as_root pg_ctlcluster "$ver" "$CLUSTER" reload
+  fi
+}
+
+cmd_setup() {
+  pg_isready -q -h 127.0.0.1 -p "$PORT" || die "not running (run: $0 start)"
+  log "applying $SQL"
+  # Fed on stdin so the postgres user needs no read access to the repository.
+  as_postgres psql -X -q -v ON_ERROR_STOP=1 -d postgres -f - <"$SQL"
+  ensure_tcp_password_auth
+  local role
+  for role in share_ingest attribution reward notification kaskade_admin; do
+    [[ "$(PGPASSWORD="$role" psql -X -At -h 127.0.0.1 -p "$PORT" -U "$role" -d kaskade -c 'SELECT current_user')" == "$role" ]] ||
+      die "role $role cannot log in over TCP with its password"
+  done
+  log "database kaskade ready; all roles log in over 127.0.0.1:$PORT with passwords"
+}
+
+cmd_stop() {
+  local ver
+  ver="$(pg_version)"
+  if [[ "$(cluster_status "$ver")" == online* ]]; then
+    log "stopping cluster $ver/$CLUSTER"
+    as_root pg_ctlcluster "$ver" "$CLUSTER" stop
+  else
+    log "cluster $ver/$CLUSTER not running"
+  fi
+}
+
+cmd_status() {
+  pg_lsclusters
+  if pg_isready -h 127.0.0.1 -p "$PORT"; then return 0; else return 3; fi
+}
+
+case "${1:-}" in
+  install | start | setup | stop | status) "cmd_$1" ;;
+  *) echo "usage: $0 {install|start|setup|stop|status}" >&2; exit 2 ;;
+esac

@@ -1,0 +1,58 @@
+-- Kaskade database bootstrap: one database, one login role + schema per service, an admin role.
+-- Plain SQL for psql (uses \gexec and \connect), idempotent, run as a superuser with
+--   psql -v ON_ERROR_STOP=1 -d postgres -f bootstrap.sql
+-- Passwords equal the role names: local development only.
+
+SELECT 'CREATE DATABASE kaskade'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'kaskade')
+\gexec
+
+-- Roles are cluster-wide. Re-running converges attributes and passwords.
+DO $$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['share_ingest', 'attribution', 'reward', 'notification', 'kaskade_admin'] LOOP
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+      EXECUTE format('CREATE ROLE %I', r);
+    END IF;
+    EXECUTE format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD %L', r, r);
+  END LOOP;
+END
+$$;
+
+-- The admin (tests: inspect / reset) acts through membership in every service role.
+DO $$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['share_ingest', 'attribution', 'reward', 'notification'] LOOP
+    IF NOT EXISTS (SELECT FROM pg_auth_members
+                   WHERE roleid = r::regrole AND member = 'kaskade_admin'::regrole) THEN
+      EXECUTE format('GRANT %I TO kaskade_admin', r);
+    END IF;
+  END LOOP;
+END
+$$;
+
+REVOKE CONNECT, TEMPORARY ON DATABASE kaskade FROM PUBLIC;
+GRANT CONNECT ON DATABASE kaskade TO share_ingest, attribution, reward, notification, kaskade_admin;
+
+\connect kaskade
+
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+
+-- Each service owns its schema; nobody else gets USAGE, so services cannot see each other's tables.
+DO $$
+DECLARE
+  s text;
+BEGIN
+  FOREACH s IN ARRAY ARRAY['share_ingest', 'attribution', 'reward', 'notification'] LOOP
+    IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = s) THEN
+      EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %I', s, s);
+    END IF;
+    EXECUTE format('ALTER SCHEMA %I OWNER TO %I', s, s);
+    EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', s);
+  END LOOP;
+END
+$$;

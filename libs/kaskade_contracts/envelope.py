@@ -1,0 +1,117 @@
+"""The envelope every Kaskade event travels in, and its wire encoding.
+
+The envelope names the event type and schema version, so a consumer can pick the payload model
+before trusting a single field of it. Decoding never raises anything but `EnvelopeError`, which
+carries a short reason code the dead-letter path can file the message under.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+TenantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Tenant (product backend) slug.",
+                                examples=["acme-shop"])]
+
+
+class Payload(BaseModel):
+    """Base of every event payload; subclasses name their type, version and topic."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[str]
+
+    def partition_key(self, tenant_id: str) -> str:
+        return tenant_id
+
+
+P = TypeVar("P", bound=Payload)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """Metadata every event carries, around a typed payload."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID = Field(description="Unique per event; consumers deduplicate on it.")
+    event_type: str = Field(description="Past-tense name of the fact, e.g. RewardGranted.", examples=["RewardGranted"])
+    schema_version: int = Field(ge=1, description="Version of the payload schema for this event type.")
+    occurred_at: AwareDatetime = Field(description="When the fact happened (ISO 8601 with offset).")
+    tenant_id: TenantId
+    correlation_id: uuid.UUID = Field(description="Shared by every event caused by the same original request.")
+    causation_id: uuid.UUID | None = Field(default=None, description="event_id of the event that caused this one.")
+    payload: P
+
+
+class EnvelopeError(ValueError):
+    """The bytes are not a usable Kaskade event. `reason` is a stable code for the dead-letter path."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+_REGISTRY: dict[tuple[str, int], type[Payload]] = {}
+_TYPED: dict[type[Payload], type[Envelope[Any]]] = {}
+
+
+def register(model: type[P]) -> type[P]:
+    _REGISTRY[(model.event_type, model.schema_version)] = model
+    _TYPED[model] = Envelope[model]  # type: ignore[valid-type]
+    return model
+
+
+def registered() -> dict[tuple[str, int], type[Payload]]:
+    return dict(_REGISTRY)
+
+
+def envelope_model(model: type[P]) -> type[Envelope[P]]:
+    return _TYPED[model]
+
+
+def new_envelope(payload: P, *, tenant_id: str, occurred_at: datetime | None = None,
+                 correlation_id: uuid.UUID | None = None, causation: Envelope[Any] | None = None) -> Envelope[P]:
+    """Wrap a payload; an event caused by another inherits its correlation id."""
+    if causation is not None:
+        correlation_id = causation.correlation_id
+    return _TYPED[type(payload)](
+        event_id=uuid.uuid4(),
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        occurred_at=occurred_at or datetime.now(timezone.utc),
+        tenant_id=tenant_id,
+        correlation_id=correlation_id or uuid.uuid4(),
+        causation_id=causation.event_id if causation is not None else None,
+        payload=payload,
+    )
+
+
+def encode_envelope(envelope: Envelope[Any]) -> bytes:
+    return orjson.dumps(envelope.model_dump(mode="json"))
+
+
+def decode_envelope(raw: bytes | None) -> Envelope[Any]:
+    if not raw:
+        raise EnvelopeError("empty", "message has no value")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise EnvelopeError("undecodable", f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise EnvelopeError("undecodable", "top level is not a JSON object")
+    key = (data.get("event_type"), data.get("schema_version"))
+    model = _REGISTRY.get(key)  # type: ignore[arg-type]
+    if model is None:
+        raise EnvelopeError("unknown_event_type", f"no contract for event_type={key[0]!r} schema_version={key[1]!r}")
+    try:
+        return _TYPED[model].model_validate(data)
+    except ValidationError as exc:
+        raise EnvelopeError("schema_invalid", _describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]]
+    return "; ".join(parts)

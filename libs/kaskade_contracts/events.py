@@ -1,0 +1,220 @@
+"""Payloads of every Kaskade event and intake command.
+
+Facts are past tense; intake commands (what a product backend asks share-ingest to record) are
+imperative. Amounts are integers in the currency's minor unit, never floats.
+"""
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import AwareDatetime, Field
+
+from kaskade_contracts import topics
+from kaskade_contracts.envelope import Payload, register
+
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s]+$",
+                                  description="The tenant's own id for the customer.", examples=["cust-4711"])]
+CampaignId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                                  description="Campaign id, unique per tenant.", examples=["default"])]
+ReferralCode = Annotated[str, Field(min_length=6, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+                                    description="Unguessable, URL-safe referral code.", examples=["q8ZbN2xk4T"])]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.", examples=["EUR"])]
+MinorUnits = Annotated[int, Field(ge=0, le=10**12, description="Amount in the currency's minor unit (cents).",
+                                  examples=[4999])]
+
+
+class Channel(StrEnum):
+    facebook = "facebook"
+    linkedin = "linkedin"
+    x = "x"
+    whatsapp = "whatsapp"
+    email = "email"
+    sms = "sms"
+    copy_link = "copy_link"
+    other = "other"
+
+
+class ConversionKind(StrEnum):
+    signup = "signup"
+    purchase = "purchase"
+
+
+class _ShareFields(Payload):
+    share_id: uuid.UUID = Field(description="The backend's id for this share; repeating it returns the same code.")
+    campaign_id: CampaignId = "default"
+    sharer_id: CustomerId
+    channel: Channel
+    message_variant: str | None = Field(default=None, max_length=64, examples=["summer-a"])
+    sentiment: int | None = Field(default=None, ge=-2, le=2,
+                                  description="What the sharer said of the product: -2 (very negative) .. 2.")
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.sharer_id}"
+
+
+class _ConversionFields(Payload):
+    conversion_id: uuid.UUID = Field(description="The backend's id for this conversion; idempotent per tenant.")
+    campaign_id: CampaignId = "default"
+    customer_id: CustomerId = Field(description="The converting (possibly referred) customer.")
+    kind: ConversionKind
+    order_id: str | None = Field(default=None, max_length=128)
+    amount_minor: MinorUnits = 0
+    currency: Currency = "EUR"
+    referral_code: ReferralCode | None = Field(default=None, description="Code typed at checkout or from the link.")
+    click_id: uuid.UUID | None = Field(default=None, description="Click id the redirect appended to the landing URL.")
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.customer_id}"
+
+
+@register
+class RecordShare(_ShareFields):
+    """Intake command: a product backend asks Kaskade to record a share."""
+    event_type: ClassVar[str] = "RecordShare"
+    topic: ClassVar[str] = topics.INTAKE.name
+
+
+@register
+class RecordConversion(_ConversionFields):
+    """Intake command: a product backend reports a signup or purchase."""
+    event_type: ClassVar[str] = "RecordConversion"
+    topic: ClassVar[str] = topics.INTAKE.name
+
+
+@register
+class ShareRecorded(_ShareFields):
+    """A customer shared a referral link; carries the code and URL Kaskade issued."""
+    event_type: ClassVar[str] = "ShareRecorded"
+    topic: ClassVar[str] = topics.SHARES.name
+    referral_code: ReferralCode
+    referral_url: str = Field(max_length=2048, examples=["https://go.example.com/r/q8ZbN2xk4T"])
+
+
+@register
+class LinkClicked(Payload):
+    """A person (not a link-preview bot) followed a referral link."""
+    event_type: ClassVar[str] = "LinkClicked"
+    topic: ClassVar[str] = topics.CLICKS.name
+    click_id: uuid.UUID
+    referral_code: ReferralCode
+    campaign_id: CampaignId
+    sharer_id: CustomerId
+    visitor_id: str = Field(max_length=64, description="First-party cookie id of the visitor.")
+    ip_hash: str = Field(max_length=128, description="Keyed hash of the visitor's IP; the IP itself is never stored.")
+    user_agent: str = Field(default="", max_length=512)
+    referer: str = Field(default="", max_length=2048)
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.referral_code}"
+
+
+@register
+class ConversionRecorded(_ConversionFields):
+    """A signup or purchase was recorded by share-ingest."""
+    event_type: ClassVar[str] = "ConversionRecorded"
+    topic: ClassVar[str] = topics.CONVERSIONS.name
+
+
+class AttributionPath(StrEnum):
+    click = "click"
+    referral_code = "referral_code"
+    bound_customer = "bound_customer"
+
+
+@register
+class ConversionAttributed(Payload):
+    """A conversion was attributed to a referrer and placed in the referral cascade."""
+    event_type: ClassVar[str] = "ConversionAttributed"
+    topic: ClassVar[str] = topics.ATTRIBUTIONS.name
+    conversion_id: uuid.UUID
+    campaign_id: CampaignId
+    kind: ConversionKind
+    amount_minor: MinorUnits
+    currency: Currency
+    referee_id: CustomerId
+    referrer_id: CustomerId
+    root_seeder_id: CustomerId = Field(description="The first-generation seeder at the top of this chain.")
+    generation: int = Field(ge=1, description="1 for a seeder's direct referee, 2 for theirs, and so on.")
+    parent_conversion_id: uuid.UUID | None = Field(
+        default=None, description="The conversion that made the referrer a referee themselves, if any.")
+    path: AttributionPath
+
+    def partition_key(self, tenant_id: str) -> str:
+        # All rewards of a campaign hit one budget: keep them in one partition, one writer.
+        return f"{tenant_id}:{self.campaign_id}"
+
+
+@register
+class ConversionUnattributed(Payload):
+    """A conversion carried no usable link to a referrer; recorded, not an error."""
+    event_type: ClassVar[str] = "ConversionUnattributed"
+    topic: ClassVar[str] = topics.ATTRIBUTIONS.name
+    conversion_id: uuid.UUID
+    campaign_id: CampaignId
+    customer_id: CustomerId
+    reason: str = Field(examples=["no_referral_link", "unknown_referral_code"])
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.campaign_id}"
+
+
+class RejectionReason(StrEnum):
+    self_referral = "self_referral"
+    referral_ring = "referral_ring"
+    duplicate_conversion = "duplicate_conversion"
+
+
+@register
+class AttributionRejected(Payload):
+    """A conversion's referral was refused as fraudulent; kept for review."""
+    event_type: ClassVar[str] = "AttributionRejected"
+    topic: ClassVar[str] = topics.ATTRIBUTIONS.name
+    conversion_id: uuid.UUID
+    campaign_id: CampaignId
+    referee_id: CustomerId
+    referrer_id: CustomerId
+    reason: RejectionReason
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.campaign_id}"
+
+
+class RewardRole(StrEnum):
+    referrer = "referrer"
+    referee = "referee"
+
+
+class RewardKind(StrEnum):
+    account_credit = "account_credit"
+    discount_code = "discount_code"
+    points = "points"
+
+
+@register
+class RewardGranted(Payload):
+    """A reward was granted and booked in the ledger. Public contract on kaskade.rewards.v1."""
+    event_type: ClassVar[str] = "RewardGranted"
+    topic: ClassVar[str] = topics.REWARDS.name
+    reward_id: uuid.UUID = Field(description="Stable id of the reward; downstream systems deduplicate on it.")
+    idempotency_key: str = Field(max_length=128, description="Derived from campaign, conversion, rule and recipient.")
+    campaign_id: CampaignId
+    conversion_id: uuid.UUID
+    rule_id: str = Field(max_length=64, examples=["referrer-fixed"])
+    recipient_id: CustomerId
+    role: RewardRole
+    kind: RewardKind
+    amount_minor: MinorUnits
+    currency: Currency
+    generation: int = Field(ge=1)
+    status: str = Field(default="pending", description="pending until the refund window has passed.",
+                        examples=["pending"])
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.recipient_id}"
+
+
+PUBLIC_EVENTS: tuple[type[Payload], ...] = (ShareRecorded, LinkClicked, ConversionRecorded, ConversionAttributed,
+                                            ConversionUnattributed, AttributionRejected, RewardGranted)
+INTAKE_COMMANDS: tuple[type[Payload], ...] = (RecordShare, RecordConversion)

@@ -1,0 +1,42 @@
+"""Topic names, who owns them, and how they are laid out.
+
+Names carry a major version: a breaking change gets a new topic, so consumers of the old one
+keep working while they migrate.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    owner: str
+    description: str
+    partitions: int = 6
+    config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.name}.dlq"
+
+
+INTAKE = Topic("kaskade.intake.v1", "product backends",
+               "Commands from product backends that publish directly: RecordShare, RecordConversion.")
+SHARES = Topic("kaskade.shares.v1", "share-ingest", "ShareRecorded: a customer shared a referral link.")
+CLICKS = Topic("kaskade.clicks.v1", "share-ingest", "LinkClicked: a person followed a referral link.")
+CONVERSIONS = Topic("kaskade.conversions.v1", "share-ingest",
+                    "ConversionRecorded: a signup or purchase reported by a product backend.")
+ATTRIBUTIONS = Topic("kaskade.attributions.v1", "attribution",
+                     "ConversionAttributed / ConversionUnattributed / AttributionRejected.")
+REWARDS = Topic("kaskade.rewards.v1", "reward",
+                "RewardGranted: the public contract downstream systems consume.")
+
+ALL: tuple[Topic, ...] = (INTAKE, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS, REWARDS)
+# Dead letters are kept long: someone has to look at them before they expire.
+DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+
+
+def by_name(name: str) -> Topic:
+    for topic in ALL:
+        if topic.name == name:
+            return topic
+    raise KeyError(name)

@@ -1,0 +1,178 @@
+"""The idempotent batch consumer every service uses, with bounded retries and a dead-letter path.
+
+One Kafka batch becomes one Postgres transaction: the ids of the events are claimed in
+`processed_events`, the handlers apply their effects and return the events they emit, which go
+into the outbox, all in that transaction. Offsets are committed only after it commits, so a crash
+anywhere replays the batch, and the claimed ids make the replay a no-op.
+
+What can go wrong, and what happens:
+- undecodable, unknown or schema-invalid bytes: dead-lettered at once, with the reason;
+- the database is unreachable: retried with capped backoff for as long as it takes (the events
+  are fine, so they must not be dead-lettered), and nothing is committed meanwhile;
+- a handler fails: the batch is bisected to isolate the event at fault; that event is retried
+  with backoff up to `max_attempts`, then dead-lettered with the error and the attempt count.
+The partition then moves on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from aiokafka import ConsumerRecord
+
+from kaskade_contracts.envelope import Envelope, EnvelopeError, Payload, decode_envelope
+from kaskade_platform import logging as klog
+from kaskade_platform.db import TRANSIENT_ERRORS, is_unavailable
+from kaskade_platform.outbox import Outbox
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+
+log = logging.getLogger(__name__)
+
+# A handler applies a run of events of one type inside the batch transaction and returns the
+# events it emits.
+Handler = Callable[[asyncpg.Connection, list[Envelope[Any]]], Awaitable[Sequence[Envelope[Any]]]]
+
+
+@dataclass(slots=True)
+class Delivery:
+    record: ConsumerRecord
+    envelope: Envelope[Any]
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    record: ConsumerRecord
+    reason: str
+    error: str
+    attempts: int
+
+
+class Unprocessable(Exception):
+    """A handler's verdict that an event can never be applied (e.g. it names an unknown campaign).
+
+    It is not retried: the event is isolated and dead-lettered at once under `reason`.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+class ShuttingDown(Exception):
+    """Raised to abandon a batch without committing it: another instance will take it over."""
+
+
+class BatchConsumer:
+    def __init__(self, *, name: str, group_id: str, broker: "KafkaBroker", outbox: Outbox,
+                 pool: Callable[[], asyncpg.Pool], handlers: dict[type[Payload], Handler],
+                 max_attempts: int = 5, backoff_initial_s: float = 0.05, backoff_max_s: float = 5.0,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.name, self.group_id, self.broker, self.outbox = name, group_id, broker, outbox
+        self._pool, self.handlers = pool, handlers
+        self.max_attempts, self.backoff_initial_s, self.backoff_max_s = max_attempts, backoff_initial_s, backoff_max_s
+        self._sleep = sleep
+        self.stopping = False
+        self.stats = {"applied": 0, "duplicates": 0, "ignored": 0, "dead_lettered": 0}
+
+    async def process(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply a batch exactly once; raise only when the batch must not be committed."""
+        deliveries: list[Delivery] = []
+        dead: list[DeadLetter] = []
+        for record in records:
+            try:
+                envelope = decode_envelope(record.value)
+            except EnvelopeError as exc:
+                dead.append(DeadLetter(record, exc.reason, exc.detail, 1))
+                continue
+            if type(envelope.payload) in self.handlers:
+                deliveries.append(Delivery(record, envelope))
+            else:
+                # A valid event this consumer has no use for (a newer type on a shared topic).
+                self.stats["ignored"] += 1
+        if deliveries:
+            dead += await self._apply_with_retry(deliveries)
+        if dead:
+            await self._dead_letter(dead)
+
+    async def _apply_with_retry(self, batch: list[Delivery]) -> list[DeadLetter]:
+        attempt, backoff = 0, self.backoff_initial_s
+        while True:
+            try:
+                await self._apply(batch)
+                return []
+            except Exception as exc:  # noqa: BLE001 - every failure is classified below
+                if self.stopping:
+                    raise ShuttingDown from exc
+                if is_unavailable(exc):
+                    log.warning("database unavailable; retrying batch", extra={"consumer": self.name,
+                                                                               "error": repr(exc)})
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, self.backoff_max_s)
+                    continue
+                if isinstance(exc, Unprocessable) and len(batch) == 1:
+                    return [DeadLetter(batch[0].record, exc.reason, exc.detail, attempt + 1)]
+                attempt += 1
+                retryable = isinstance(exc, TRANSIENT_ERRORS)
+                if len(batch) > 1 and (not retryable or attempt >= self.max_attempts):
+                    # Bisect to find the event at fault; its neighbours go through.
+                    mid = len(batch) // 2
+                    return await self._apply_with_retry(batch[:mid]) + await self._apply_with_retry(batch[mid:])
+                if attempt >= self.max_attempts:
+                    record = batch[0].record
+                    klog.correlation_id.set(str(batch[0].envelope.correlation_id))
+                    log.error("event failed %d times; dead-lettering", attempt,
+                              extra={"consumer": self.name, "topic": record.topic, "offset": record.offset,
+                                     "error": repr(exc)})
+                    return [DeadLetter(record, "handler_failed", repr(exc)[:2000], attempt)]
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max_s)
+
+    async def _apply(self, batch: list[Delivery]) -> None:
+        async with self._pool().acquire() as conn, conn.transaction():
+            claimed = {r["event_id"] for r in await conn.fetch(
+                """INSERT INTO processed_events (event_id, topic)
+                   SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id""",
+                [d.envelope.event_id for d in batch], [d.record.topic for d in batch])}
+            fresh: list[Envelope[Any]] = []
+            for d in batch:
+                if d.envelope.event_id in claimed:
+                    claimed.discard(d.envelope.event_id)  # a second copy in the same batch is a duplicate too
+                    fresh.append(d.envelope)
+            emitted: list[Envelope[Any]] = []
+            # Runs of one type keep the batch order while letting handlers work set-wise.
+            for payload_type, run in groupby(fresh, key=lambda e: type(e.payload)):
+                emitted.extend(await self.handlers[payload_type](conn, list(run)))
+            await self.outbox.enqueue(conn, emitted)
+        if emitted:
+            self.outbox.notify_committed()
+        self.stats["applied"] += len(fresh)
+        self.stats["duplicates"] += len(batch) - len(fresh)
+
+    async def _dead_letter(self, dead: list[DeadLetter]) -> None:
+        futures = []
+        for item in dead:
+            rec = item.record
+            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in rec.headers}
+            headers.update({
+                "kaskade-dlq-reason": item.reason,
+                "kaskade-dlq-error": item.error[:2000],
+                "kaskade-dlq-attempts": str(item.attempts),
+                "kaskade-dlq-source-topic": rec.topic,
+                "kaskade-dlq-source-partition": str(rec.partition),
+                "kaskade-dlq-source-offset": str(rec.offset),
+                "kaskade-dlq-consumer-group": self.group_id,
+            })
+            futures.append(await self.broker.publish(rec.value or b"", topic=f"{rec.topic}.dlq", key=rec.key,
+                                                     headers=headers, no_confirm=True))
+            log.warning("dead-lettered a message", extra={"consumer": self.name, "topic": rec.topic,
+                                                          "offset": rec.offset, "reason": item.reason})
+        # If the dead-letter topic cannot take them, the batch is not committed and comes back.
+        await asyncio.gather(*futures)
+        self.stats["dead_lettered"] += len(dead)

@@ -1,0 +1,93 @@
+"""Kafka wiring: the broker every service uses, topic creation, and batch subscriptions."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
+
+from kaskade_contracts.topics import DLQ_CONFIG, Topic
+from kaskade_platform.consumer import BatchConsumer, ShuttingDown
+from kaskade_platform.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_broker(settings: ServiceSettings) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        # Exactly-once into Kafka from the relay's point of view: no duplicates from producer retries.
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        graceful_timeout=settings.graceful_timeout_s,
+        logger=logging.getLogger(f"{settings.service_name}.broker"),
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[Topic], replication_factor: int = 1) -> None:
+    """Create the topics (and their dead-letter topics) a service touches; existing ones are left alone."""
+    wanted: list[NewTopic] = []
+    for t in topics:
+        wanted.append(NewTopic(t.name, t.partitions, replication_factor, topic_configs=t.config))
+        wanted.append(NewTopic(t.dead_letter, 1, replication_factor, topic_configs=DLQ_CONFIG))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another instance won the race
+            log.info("created topics", extra={"topics": [t.name for t in missing]})
+    finally:
+        await admin.close()
+
+
+def _raw_bodies(message: object) -> object:
+    # The consumer decodes envelopes itself, so bad bytes reach it (and the DLQ) instead of
+    # failing inside FastStream's JSON decoding.
+    return message.body  # type: ignore[attr-defined]
+
+
+def subscribe(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics: Iterable[Topic], *,
+              max_records: int, batch_timeout_ms: int) -> None:
+    """Register a batch subscriber that commits offsets only after the batch's transaction commits."""
+
+    async def consume(bodies: list[bytes], message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        try:
+            await consumer.process(records)
+        except ShuttingDown:
+            await message.nack()  # not committed: whoever owns these partitions next replays them
+            return
+        except Exception:  # noqa: BLE001 - e.g. the dead-letter topic refused; never skip the batch
+            log.exception("batch failed; rewinding to replay it", extra={"consumer": consumer.name})
+            await asyncio.sleep(consumer.backoff_max_s)
+            await message.nack()
+            return
+        try:
+            await message.ack()
+        except Exception as exc:  # noqa: BLE001 - a rebalance took the partitions: the new owner dedupes
+            log.warning("offset commit failed; the batch will be replayed and deduplicated",
+                        extra={"consumer": consumer.name, "error": repr(exc)})
+
+    router.subscriber(
+        *(t.name for t in topics),
+        group_id=consumer.group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        decoder=_raw_bodies,
+    )(consume)

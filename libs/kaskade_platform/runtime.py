@@ -1,0 +1,95 @@
+"""A service process's lifecycle: connect, migrate, create topics, consume, relay, shut down cleanly.
+
+Shutdown order matters: stop taking new batches and let the one in flight finish and commit;
+then let the relay publish what is committed; only then close the producer and the pool.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+from pathlib import Path
+
+import asyncpg
+
+from kaskade_contracts.topics import Topic
+from kaskade_platform import logging as klog
+from kaskade_platform.consumer import BatchConsumer, Handler
+from kaskade_platform.db import create_pool
+from kaskade_platform.kafka import ensure_topics, make_broker, subscribe
+from kaskade_platform.migrations import migrate
+from kaskade_platform.outbox import Outbox
+from kaskade_platform.relay import OutboxRelay
+from kaskade_platform.settings import ServiceSettings
+from kaskade_contracts.envelope import Payload
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, schema: str, migrations_dir: Path,
+                 topics: Iterable[Topic]) -> None:
+        self.settings, self.schema, self.migrations_dir = settings, schema, migrations_dir
+        self.topics = tuple(topics)
+        self.broker = make_broker(settings)
+        self.outbox = Outbox()
+        self.consumers: list[BatchConsumer] = []
+        self._pool: asyncpg.Pool | None = None
+        self.relay: OutboxRelay | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("service not started")
+        return self._pool
+
+    def consume(self, topics: Iterable[Topic], handlers: dict[type[Payload], Handler], *,
+                group_id: str | None = None) -> BatchConsumer:
+        """Subscribe a batch consumer in this service's consumer group."""
+        s = self.settings
+        consumer = BatchConsumer(
+            name=f"{s.service_name}:{'+'.join(t.name for t in topics)}", group_id=group_id or s.service_name,
+            broker=self.broker, outbox=self.outbox, pool=lambda: self.pool, handlers=handlers,
+            max_attempts=s.max_attempts, backoff_initial_s=s.retry_backoff_initial_s,
+            backoff_max_s=s.retry_backoff_max_s)
+        subscribe(self.broker, consumer, topics, max_records=s.consume_max_records,
+                  batch_timeout_ms=s.consume_batch_timeout_ms)
+        self.consumers.append(consumer)
+        return consumer
+
+    async def start(self) -> None:
+        s = self.settings
+        self._pool = await create_pool(s.database_url, self.schema, min_size=s.db_pool_min, max_size=s.db_pool_max)
+        async with self._pool.acquire() as conn:
+            await migrate(conn, self.schema, self.migrations_dir)
+        await ensure_topics(s.kafka_bootstrap_servers, self.topics)
+        await self.broker.start()
+        self.relay = OutboxRelay(self._pool, self.broker, self.outbox, self.schema,
+                                 batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
+                                 retention_s=s.outbox_retention_s, backoff_max_s=s.retry_backoff_max_s)
+        self.relay.start()
+        log.info("service started", extra={"schema": self.schema})
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            consumer.stopping = True
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()  # waits (graceful_timeout) for the batch in flight to commit
+        if self.relay is not None:
+            await self.relay.stop()
+        await self.broker.stop()
+        if self._pool is not None:
+            await self._pool.close()
+        log.info("service stopped", extra={"schema": self.schema})
+
+    async def run_until_signalled(self) -> None:
+        klog.configure(self.settings.service_name, self.settings.log_level)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("stopping on signal")
+        await self.stop()

@@ -1,0 +1,40 @@
+"""Settings every service shares; each service subclasses with its own env prefix.
+
+Kafka's address is the same for every service, so it is also read from the unprefixed
+KASKADE_KAFKA_BOOTSTRAP_SERVERS that the local scripts and docker-compose set once.
+"""
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KASKADE_", extra="ignore")
+
+    service_name: str = "kaskade"
+    database_url: str = Field(description="asyncpg DSN for this service's own login role.")
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("kafka_bootstrap_servers", "KASKADE_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    db_pool_min: int = 2
+    db_pool_max: int = 8
+
+    # Consumer: one batch is one database transaction.
+    consume_max_records: int = 500
+    consume_batch_timeout_ms: int = 20
+    max_attempts: int = Field(default=5, description="Attempts before a failing event goes to its dead-letter topic.")
+    retry_backoff_initial_s: float = 0.05
+    retry_backoff_max_s: float = 5.0
+
+    # Outbox relay
+    relay_batch_size: int = 1000
+    relay_poll_interval_s: float = 0.5
+    outbox_retention_s: float = 24 * 3600
+
+    log_level: str = "INFO"
+    graceful_timeout_s: float = 30.0
+
+
+def settings_for(prefix: str) -> SettingsConfigDict:
+    """Config for a service's settings class: its own prefix, e.g. KASKADE_REWARD_DATABASE_URL."""
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore")

@@ -1,0 +1,3 @@
+from share_ingest.app import main
+
+main()

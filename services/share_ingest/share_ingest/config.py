@@ -1,0 +1,19 @@
+"""share-ingest settings (env prefix KASKADE_SHARE_INGEST_)."""
+from pydantic import Field, SecretStr
+
+from kaskade_platform.settings import ServiceSettings, settings_for
+
+
+class Settings(ServiceSettings):
+    model_config = settings_for("KASKADE_SHARE_INGEST_")
+
+    service_name: str = "share-ingest"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_base_url: str = Field(default="http://127.0.0.1:8000",
+                                 description="Base of the referral URLs handed out, e.g. https://go.example.com")
+    default_landing_url: str = Field(default="https://shop.example.com/",
+                                     description="Landing page of each tenant's default campaign.")
+    code_secret: SecretStr = Field(default=SecretStr("dev-only-referral-code-secret"),
+                                   description="Key for referral codes and IP hashes; set a real one in production.")
+    click_dedup_window_s: int = 1800
