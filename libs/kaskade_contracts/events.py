@@ -215,6 +215,27 @@ class RewardGranted(Payload):
         return f"{tenant_id}:{self.recipient_id}"
 
 
+@register
+class RewardDeclined(Payload):
+    """A reward a rule called for was not granted (e.g. the campaign budget is exhausted)."""
+    event_type: ClassVar[str] = "RewardDeclined"
+    topic: ClassVar[str] = topics.REWARDS.name
+    reward_id: uuid.UUID
+    idempotency_key: str = Field(max_length=128)
+    campaign_id: CampaignId
+    conversion_id: uuid.UUID
+    rule_id: str = Field(max_length=64)
+    recipient_id: CustomerId
+    role: RewardRole
+    amount_minor: MinorUnits
+    currency: Currency
+    reason: str = Field(examples=["budget_exhausted"])
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.recipient_id}"
+
+
 PUBLIC_EVENTS: tuple[type[Payload], ...] = (ShareRecorded, LinkClicked, ConversionRecorded, ConversionAttributed,
-                                            ConversionUnattributed, AttributionRejected, RewardGranted)
+                                            ConversionUnattributed, AttributionRejected, RewardGranted,
+                                            RewardDeclined)
 INTAKE_COMMANDS: tuple[type[Payload], ...] = (RecordShare, RecordConversion)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -22,9 +23,10 @@ from kaskade_platform.migrations import migrate
 from kaskade_platform.outbox import Outbox
 from kaskade_platform.relay import OutboxRelay
 from kaskade_platform.settings import ServiceSettings
-from kaskade_contracts.envelope import Payload
+from kaskade_contracts.envelope import Envelope, Payload
 
 log = logging.getLogger(__name__)
+Job = Callable[[asyncpg.Connection], Awaitable[Sequence[Envelope[Any]]]]
 
 
 class ServiceRuntime:
@@ -37,6 +39,8 @@ class ServiceRuntime:
         self.consumers: list[BatchConsumer] = []
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
+        self._jobs: list[tuple[float, Job]] = []
+        self._job_tasks: list[asyncio.Task[None]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -58,6 +62,27 @@ class ServiceRuntime:
         self.consumers.append(consumer)
         return consumer
 
+    def every(self, interval_s: float, job: Job) -> None:
+        """Run `job` periodically in its own transaction; the events it returns go to the outbox."""
+        self._jobs.append((interval_s, job))
+
+    async def run_job(self, job: Job) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            emitted = await job(conn)
+            await self.outbox.enqueue(conn, emitted)
+        if emitted:
+            self.outbox.notify_committed()
+        return len(emitted)
+
+    async def _repeat(self, interval_s: float, job: Job) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.run_job(job)
+            except Exception as exc:  # noqa: BLE001 - a periodic job retries on its next tick
+                log.warning("periodic job failed", extra={"job": getattr(job, "__name__", repr(job)),
+                                                          "error": repr(exc)})
+
     async def start(self) -> None:
         s = self.settings
         self._pool = await create_pool(s.database_url, self.schema, min_size=s.db_pool_min, max_size=s.db_pool_max)
@@ -69,9 +94,12 @@ class ServiceRuntime:
                                  batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
                                  retention_s=s.outbox_retention_s, backoff_max_s=s.retry_backoff_max_s)
         self.relay.start()
+        self._job_tasks = [asyncio.create_task(self._repeat(i, j)) for i, j in self._jobs]
         log.info("service started", extra={"schema": self.schema})
 
     async def stop(self) -> None:
+        for task in self._job_tasks:
+            task.cancel()
         for consumer in self.consumers:
             consumer.stopping = True
         for subscriber in self.broker.subscribers:

@@ -1,0 +1,3 @@
+from attribution.app import main
+
+main()

@@ -1,0 +1,13 @@
+"""attribution settings (env prefix KASKADE_ATTRIBUTION_)."""
+from pydantic import Field
+
+from kaskade_platform.settings import ServiceSettings, settings_for
+
+
+class Settings(ServiceSettings):
+    model_config = settings_for("KASKADE_ATTRIBUTION_")
+
+    service_name: str = "attribution"
+    hold_grace_s: float = Field(default=600.0, description="How long a conversion waits for its click or share "
+                                                           "to arrive before it is recorded as unattributed.")
+    hold_sweep_interval_s: float = 5.0

@@ -1,0 +1,112 @@
+"""attribution's subscribers: shares and clicks feed its lookup tables (and release held
+conversions); conversions are decided set-wise, one batch per transaction."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+
+from attribution import domain, repo
+from attribution.domain import Outcome
+from kaskade_contracts.envelope import Envelope, decode_envelope, new_envelope
+from kaskade_contracts.events import ConversionRecorded, LinkClicked, ShareRecorded
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Attribution:
+    def __init__(self, *, hold_grace_s: float, clock: Callable[[], datetime] = utc_now) -> None:
+        self.hold_grace = timedelta(seconds=hold_grace_s)
+        self.clock = clock
+
+    async def on_shares(self, conn: asyncpg.Connection, shares: list[Envelope[ShareRecorded]]) -> list[Envelope[Any]]:
+        await repo.insert_links(conn, shares)
+        held = await repo.take_held(conn, [(e.tenant_id, e.payload.referral_code) for e in shares], [])
+        return await self.on_conversions(conn, [decode_envelope(raw) for raw in held])
+
+    async def on_clicks(self, conn: asyncpg.Connection, clicks: list[Envelope[LinkClicked]]) -> list[Envelope[Any]]:
+        await repo.insert_clicks(conn, clicks)
+        held = await repo.take_held(conn, [], [(e.tenant_id, e.payload.click_id) for e in clicks])
+        return await self.on_conversions(conn, [decode_envelope(raw) for raw in held])
+
+    async def on_conversions(self, conn: asyncpg.Connection,
+                             convs: list[Envelope[ConversionRecorded]]) -> list[Envelope[Any]]:
+        now = self.clock()
+        decided, held = await self._decide(conn, convs)
+        await repo.hold(conn, [(e, now) for e in held])
+        return await self._record(conn, decided, now)
+
+    async def sweep_held(self, conn: asyncpg.Connection) -> list[Envelope[Any]]:
+        """Retry held conversions, and record as unattributed those held past the grace period.
+
+        The retry closes a race between instances: a share committed by one instance just after
+        another instance held a conversion for it, and before that hold was visible.
+        """
+        now = self.clock()
+        stale = await repo.take_stale(conn, now - timedelta(seconds=1))
+        held_at = {}
+        convs = []
+        for raw, at in stale:
+            e = decode_envelope(raw)
+            held_at[e.event_id] = at
+            convs.append(e)
+        decided, still_held = await self._decide(conn, convs)
+        expired = [e for e in still_held if held_at[e.event_id] < now - self.hold_grace]
+        decided += [(e, domain.Decision(Outcome.unattributed, domain.expired(e.payload))) for e in expired]
+        await repo.hold(conn, [(e, held_at[e.event_id]) for e in still_held if e not in expired])
+        return await self._record(conn, decided, now)
+
+    async def _decide(self, conn: asyncpg.Connection, convs: list[Envelope[ConversionRecorded]]
+                      ) -> tuple[list[tuple[Envelope[ConversionRecorded], domain.Decision]],
+                                 list[Envelope[ConversionRecorded]]]:
+        if not convs:
+            return [], []
+        click_codes = await repo.codes_for_clicks(
+            conn, {(e.tenant_id, e.payload.click_id) for e in convs if e.payload.click_id})
+
+        def code_of(e: Envelope[ConversionRecorded]) -> str | None:
+            if e.payload.click_id is not None and (e.tenant_id, e.payload.click_id) in click_codes:
+                return click_codes[(e.tenant_id, e.payload.click_id)]
+            return e.payload.referral_code
+
+        codes = {e.event_id: code_of(e) for e in convs}
+        links = await repo.links_for_codes(conn, {(e.tenant_id, codes[e.event_id]) for e in convs
+                                                  if codes[e.event_id]})
+        people = {(e.tenant_id, e.payload.customer_id) for e in convs}
+        people |= {(t, link.sharer_id) for (t, _), link in links.items()}
+        bindings = await repo.bindings_for(conn, people)
+
+        decided: list[tuple[Envelope[ConversionRecorded], domain.Decision]] = []
+        held: list[Envelope[ConversionRecorded]] = []
+        for e in convs:
+            code = codes[e.event_id]
+            link = links.get((e.tenant_id, code)) if code else None
+            d = domain.decide(e.payload, referee_binding=bindings.get((e.tenant_id, e.payload.customer_id)),
+                              link=link,
+                              referrer_binding=bindings.get((e.tenant_id, link.sharer_id)) if link else None)
+            if d.outcome is Outcome.held:
+                held.append(e)
+                continue
+            if d.new_binding is not None:
+                # Later conversions in this batch must see this referee as bound already.
+                bindings[(e.tenant_id, e.payload.customer_id)] = d.new_binding
+            decided.append((e, d))
+        return decided, held
+
+    async def _record(self, conn: asyncpg.Connection,
+                      decided: list[tuple[Envelope[ConversionRecorded], domain.Decision]],
+                      now: datetime) -> list[Envelope[Any]]:
+        if not decided:
+            return []
+        fresh = await repo.insert_outcomes(conn, [
+            (e.tenant_id, e.payload.conversion_id, d.fact.campaign_id, e.payload.customer_id, d.outcome.value,
+             getattr(d.fact, "referrer_id", None), getattr(d.fact, "generation", None),
+             getattr(d.fact, "reason", None)) for e, d in decided])
+        # A conversion already decided (a replay under a new event id) changes nothing.
+        decided = [(e, d) for e, d in decided if (e.tenant_id, e.payload.conversion_id) in fresh]
+        await repo.insert_bindings(conn, [(e.tenant_id, d.new_binding, now) for e, d in decided if d.new_binding])
+        return [new_envelope(d.fact, tenant_id=e.tenant_id, occurred_at=now, causation=e) for e, d in decided]

@@ -1,0 +1,3 @@
+from notification.app import main
+
+main()

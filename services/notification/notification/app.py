@@ -1,0 +1,27 @@
+"""notification's composition root."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import uvloop
+
+from kaskade_contracts import topics
+from kaskade_contracts.events import RewardGranted
+from kaskade_platform.runtime import ServiceRuntime
+from notification.config import Settings
+from notification.handlers import on_reward_granted
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def build(settings: Settings | None = None) -> ServiceRuntime:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(settings, schema="notification", migrations_dir=MIGRATIONS, topics=(topics.REWARDS,))
+    runtime.consume([topics.REWARDS], {RewardGranted: on_reward_granted})
+    return runtime
+
+
+def main() -> None:
+    uvloop.install()
+    asyncio.run(build().run_until_signalled())

@@ -1,0 +1,3 @@
+from reward.app import main
+
+main()

@@ -1,0 +1,14 @@
+"""reward settings (env prefix KASKADE_REWARD_)."""
+from pydantic import Field
+
+from kaskade_platform.settings import ServiceSettings, settings_for
+
+
+class Settings(ServiceSettings):
+    model_config = settings_for("KASKADE_REWARD_")
+
+    service_name: str = "reward"
+    # The default campaign's rule until campaigns arrive on the campaign topic.
+    default_referrer_reward_minor: int = Field(default=500, ge=0)
+    default_reward_kind: str = "account_credit"
+    default_budget_minor: int = Field(default=100_000_000, ge=0, description="Per currency.")
