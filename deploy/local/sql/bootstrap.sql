@@ -12,7 +12,7 @@ DO $$
 DECLARE
   r text;
 BEGIN
-  FOREACH r IN ARRAY ARRAY['share_ingest', 'attribution', 'reward', 'notification', 'kaskade_admin'] LOOP
+  FOREACH r IN ARRAY ARRAY['share_ingest', 'attribution', 'reward', 'notification', 'kaskade_admin', 'kaskade_bench'] LOOP
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
       EXECUTE format('CREATE ROLE %I', r);
     END IF;
@@ -36,18 +36,19 @@ END
 $$;
 
 REVOKE CONNECT, TEMPORARY ON DATABASE kaskade FROM PUBLIC;
-GRANT CONNECT ON DATABASE kaskade TO share_ingest, attribution, reward, notification, kaskade_admin;
+GRANT CONNECT ON DATABASE kaskade TO share_ingest, attribution, reward, notification, kaskade_admin, kaskade_bench;
 
 \connect kaskade
 
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 
 -- Each service owns its schema; nobody else gets USAGE, so services cannot see each other's tables.
+-- The benchmark's naive baseline pipeline gets a schema of its own too (kaskade_bench).
 DO $$
 DECLARE
   s text;
 BEGIN
-  FOREACH s IN ARRAY ARRAY['share_ingest', 'attribution', 'reward', 'notification'] LOOP
+  FOREACH s IN ARRAY ARRAY['share_ingest', 'attribution', 'reward', 'notification', 'kaskade_bench'] LOOP
     IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = s) THEN
       EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %I', s, s);
     END IF;

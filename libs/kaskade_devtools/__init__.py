@@ -1,0 +1,1 @@
+"""Developer tooling: run the four services as local processes (demo, end-to-end tests, benchmark)."""

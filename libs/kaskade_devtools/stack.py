@@ -1,0 +1,122 @@
+"""Start, stop, kill and restart the four Kaskade services as separate OS processes.
+
+Each process gets its own log file and only its own database credentials from the environment
+(`deploy/local/env.sh` or whatever the caller exported). Readiness: share-ingest answers
+/healthz; the consumers log "service started" once migrated, subscribed and relaying.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("share_ingest", "attribution", "reward", "notification")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    log_path: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    _log_offset: int = 0
+
+    def start(self) -> None:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", self.name], cwd=ROOT, env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def ready(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc and self.proc.returncode}; see {self.log_path}")
+        with self.log_path.open("rb") as f:
+            f.seek(self._log_offset)
+            return b'"service started"' in f.read()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit, no flush."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self, timeout: float = 40.0) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+
+@dataclass
+class Stack:
+    log_dir: Path
+    http_port: int = 8000
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def _env(self, name: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KASKADE_") or "DATABASE_URL" not in k}
+        own = f"KASKADE_{name.upper()}_DATABASE_URL"
+        if own not in os.environ:
+            raise RuntimeError(f"{own} is not set: source deploy/local/env.sh or run `make up` first")
+        env[own] = os.environ[own]  # a service sees only its own credentials
+        env.update({"KASKADE_SHARE_INGEST_HTTP_PORT": str(self.http_port),
+                    "KASKADE_SHARE_INGEST_PUBLIC_BASE_URL": self.base_url, "PYTHONUNBUFFERED": "1"})
+        env.update(self.extra_env)
+        return env
+
+    def start(self, *names: str, timeout: float = 60.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in names or SERVICES:
+            p = self.processes.get(name) or ServiceProcess(name, self.log_dir / f"{name}.log", self._env(name))
+            self.processes[name] = p
+            p.start()
+        self.wait_ready(*(names or SERVICES), timeout=timeout)
+
+    def wait_ready(self, *names: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(names)
+        while pending:
+            pending = {n for n in pending if not self.processes[n].ready()}
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"services not ready after {timeout}s: {sorted(pending)}; logs in {self.log_dir}")
+            time.sleep(0.2)
+        if "share_ingest" in names:
+            self._wait_http(deadline)
+
+    def _wait_http(self, deadline: float) -> None:
+        while True:
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("share-ingest /healthz did not answer")
+            time.sleep(0.2)
+
+    def kill(self, name: str) -> None:
+        self.processes[name].kill()
+
+    def restart(self, name: str, timeout: float = 60.0) -> None:
+        self.processes[name].start()
+        self.wait_ready(name, timeout=timeout)
+
+    def stop(self) -> dict[str, int | None]:
+        return {name: p.stop() for name, p in reversed(list(self.processes.items()))}
