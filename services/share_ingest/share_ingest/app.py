@@ -1,6 +1,8 @@
 """share-ingest's composition root: settings, runtime (pool, broker, relay), intake consumer, HTTP app."""
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,6 +44,9 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
 
 
 def main() -> None:
+    # uvicorn re-raises the signal that stopped it once shutdown is done; after a graceful
+    # shutdown the process should still exit 0, like the other services.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = Settings()
     klog.configure(settings.service_name, settings.log_level)
     app, _ = build(settings)

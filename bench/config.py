@@ -1,0 +1,42 @@
+"""The benchmark's knobs, all from the environment so `make bench` needs no arguments."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / ".local" / "bench-logs"
+RESULT_PATH = ROOT / ".local" / "bench" / "last.json"
+
+# What Kaskade has to reach on this machine to pass.
+TARGET_PURCHASES_PER_S = 1000.0
+TARGET_CEILING_FRACTION = 0.2
+TARGET_NAIVE_MULTIPLE = 3.0
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    bootstrap: str = field(default_factory=lambda: os.environ.get("KASKADE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+    bench_dsn: str = field(default_factory=lambda: os.environ.get("KASKADE_BENCH_DATABASE_URL", ""))
+    ceiling_messages: int = field(default_factory=lambda: _int("BENCH_CEILING", 50_000))
+    referrers: int = field(default_factory=lambda: _int("BENCH_REFERRERS", 200))
+    purchases: int = field(default_factory=lambda: _int("BENCH_PURCHASES", 20_000))
+    latency_rate: float = field(default_factory=lambda: _float("BENCH_RATE", 500.0))
+    latency_seconds: float = field(default_factory=lambda: _float("BENCH_LATENCY_S", 10.0))
+    naive_messages: int = field(default_factory=lambda: _int("BENCH_NAIVE", 5_000))
+    http_port: int = field(default_factory=lambda: _int("BENCH_HTTP_PORT", 8100))
+    # Bounds: a phase that has not finished by then fails the bench instead of hanging it.
+    startup_timeout_s: float = field(default_factory=lambda: _float("BENCH_STARTUP_TIMEOUT_S", 60.0))
+    phase_timeout_s: float = field(default_factory=lambda: _float("BENCH_PHASE_TIMEOUT_S", 90.0))
+    # Which phases run: any of ceiling, kaskade, naive (comma-separated).
+    phases: tuple[str, ...] = field(default_factory=lambda: tuple(
+        p.strip() for p in os.environ.get("BENCH_PHASES", "ceiling,kaskade,naive").split(",") if p.strip()))

@@ -1,0 +1,133 @@
+"""Kafka plumbing the benchmark needs: topics, a batched producer, lag, and a tap on a topic's tail.
+
+The tap is leaner than kaskade_devtools.testing.TopicWatcher on purpose: at tens of thousands of
+records it must not validate every envelope with pydantic inside the process doing the timing.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+
+from bench.messages import Outgoing
+
+ADMIN_TIMEOUT_S = 30.0
+
+
+def producer(bootstrap: str) -> AIOKafkaProducer:
+    """Configured like the services' producer (kaskade_platform.kafka.make_broker)."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5,
+                            max_batch_size=256 * 1024)
+
+
+async def send_all(prod: AIOKafkaProducer, records: Iterable[Outgoing]) -> None:
+    """Hand every record to the producer, then wait for all acks."""
+    futures = [await prod.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records]
+    await asyncio.gather(*futures)
+
+
+async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 6) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await asyncio.wait_for(admin.start(), ADMIN_TIMEOUT_S)
+    try:
+        existing = set(await admin.list_topics())
+        stale = [n for n in names if n in existing]
+        if stale:  # left over by a run that was killed: start empty
+            await asyncio.wait_for(admin.delete_topics(stale), ADMIN_TIMEOUT_S)
+            await _wait_gone(admin, stale)
+        try:
+            await asyncio.wait_for(admin.create_topics([NewTopic(n, partitions, 1) for n in names]), ADMIN_TIMEOUT_S)
+        except TopicAlreadyExistsError:
+            pass
+    finally:
+        await admin.close()
+
+
+async def _wait_gone(admin: AIOKafkaAdminClient, names: Sequence[str]) -> None:
+    deadline = time.monotonic() + ADMIN_TIMEOUT_S
+    while set(names) & set(await admin.list_topics()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics not deleted after {ADMIN_TIMEOUT_S}s: {names}")
+        await asyncio.sleep(0.2)
+
+
+async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await asyncio.wait_for(admin.start(), ADMIN_TIMEOUT_S)
+    try:
+        present = [n for n in names if n in set(await admin.list_topics())]
+        if present:
+            await asyncio.wait_for(admin.delete_topics(present), ADMIN_TIMEOUT_S)
+    except UnknownTopicOrPartitionError:
+        pass
+    finally:
+        await admin.close()
+
+
+async def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
+    """Records on `topics` that `group` has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await asyncio.wait_for(admin.start(), ADMIN_TIMEOUT_S)
+    await asyncio.wait_for(consumer.start(), ADMIN_TIMEOUT_S)
+    try:
+        committed = await asyncio.wait_for(admin.list_consumer_group_offsets(group), ADMIN_TIMEOUT_S)
+        parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
+        ends = await asyncio.wait_for(consumer.end_offsets(parts), ADMIN_TIMEOUT_S)
+        return sum(end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                   for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+class Tap:
+    """Reads topics from their end as of `start()`, with no consumer group, calling `on_record`
+    for every record with the time the batch arrived."""
+
+    def __init__(self, bootstrap: str, topics: Sequence[str],
+                 on_record: Callable[[ConsumerRecord, float], None]) -> None:
+        self.topics, self.on_record = tuple(topics), on_record
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                          auto_offset_reset="latest", fetch_max_wait_ms=50)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        c = self._consumer
+        await asyncio.wait_for(c.start(), ADMIN_TIMEOUT_S)
+        await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
+        parts = [TopicPartition(t, p) for t in self.topics for p in (c.partitions_for_topic(t) or ())]
+        if not parts:
+            raise RuntimeError(f"no partitions found for {self.topics}")
+        c.assign(parts)
+        await c.seek_to_end(*parts)
+        for tp in parts:  # fix the positions now: nothing produced after start() is missed
+            await asyncio.wait_for(c.position(tp), ADMIN_TIMEOUT_S)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=50, max_records=10_000)
+            now = time.monotonic()
+            for records in batches.values():
+                for r in records:
+                    self.on_record(r, now)
+
+    async def wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self._task is not None and self._task.done():
+                raise RuntimeError(f"tap on {self.topics} died while waiting for {what}") from self._task.exception()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._consumer.stop()

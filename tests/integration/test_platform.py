@@ -1,0 +1,194 @@
+"""The platform plumbing against real Kafka and Postgres: schema isolation, migrations, the
+idempotent batch consumer with its dead-letter path, and the outbox relay.
+
+Runs in the `kaskade_bench` scratch schema with a handler written for the test, so each failure
+mode can be provoked on purpose.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from faststream.kafka import KafkaBroker
+
+from kaskade_contracts.envelope import Envelope, new_envelope
+from kaskade_contracts.events import Channel, RecordShare
+from kaskade_contracts.topics import Topic
+from kaskade_devtools.testing import TopicWatcher, produce
+from kaskade_platform.consumer import BatchConsumer
+from kaskade_platform.db import create_pool
+from kaskade_platform.kafka import ensure_topics, subscribe
+from kaskade_platform.migrations import MigrationError, migrate
+from kaskade_platform.outbox import Outbox
+from kaskade_platform.relay import OutboxRelay
+
+pytestmark = pytest.mark.integration
+SCHEMA = "kaskade_bench"
+
+
+@pytest.fixture
+async def pool(infra: Any) -> Any:
+    dsn = os.environ["KASKADE_BENCH_DATABASE_URL"]
+    p = await create_pool(dsn, SCHEMA, min_size=1, max_size=4)
+    async with p.acquire() as conn:
+        await migrate(conn, SCHEMA, Path("/nonexistent-no-service-migrations"))
+        await conn.execute("CREATE TABLE IF NOT EXISTS test_effects (event_id uuid NOT NULL, sharer text NOT NULL)")
+    yield p
+    await p.close()
+
+
+async def test_a_service_role_cannot_touch_another_services_schema(infra: Any) -> None:
+    conn = await asyncpg.connect(infra.database_urls["reward"])
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied for schema attribution"):
+            await conn.fetch("SELECT * FROM attribution.bindings")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("CREATE TABLE attribution.stolen (x int)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("CREATE TABLE public.stolen (x int)")
+        # ...while its own schema is its to write.
+        assert await conn.fetchval("SELECT has_schema_privilege('reward', 'CREATE')")
+        assert not await conn.fetchval("SELECT has_schema_privilege('attribution', 'USAGE')")
+    finally:
+        await conn.close()
+
+
+async def test_migrations_are_recorded_once_and_edits_are_refused(pool: Any, tmp_path: Path) -> None:
+    (tmp_path / "0001_things.sql").write_text("CREATE TABLE IF NOT EXISTS migration_probe (x int);")
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM schema_migrations WHERE name = '0001_things.sql'")
+        assert await migrate(conn, SCHEMA, tmp_path) == ["0001_things.sql"]
+        assert await migrate(conn, SCHEMA, tmp_path) == []
+        (tmp_path / "0001_things.sql").write_text("CREATE TABLE IF NOT EXISTS migration_probe (y int);")
+        with pytest.raises(MigrationError, match="was changed after it was applied"):
+            await migrate(conn, SCHEMA, tmp_path)
+        await conn.execute("DELETE FROM schema_migrations WHERE name = '0001_things.sql'")
+
+
+def _share(tenant: str, sharer: str) -> Envelope[RecordShare]:
+    return new_envelope(RecordShare(share_id=uuid.uuid4(), sharer_id=sharer, channel=Channel.email), tenant_id=tenant)
+
+
+async def _run_consumer(infra: Any, pool: Any, topic: Topic, handler: Any, **kw: Any) -> tuple[KafkaBroker, BatchConsumer]:
+    await ensure_topics(infra.kafka_bootstrap_servers, [topic])
+    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    consumer = BatchConsumer(name="test", group_id=f"test-{uuid.uuid4().hex[:8]}", broker=broker, outbox=Outbox(),
+                             pool=lambda: pool, handlers={RecordShare: handler}, backoff_initial_s=0.01,
+                             backoff_max_s=0.05, **kw)
+    subscribe(broker, consumer, [topic], max_records=100, batch_timeout_ms=20)
+    await broker.start()
+    return broker, consumer
+
+
+async def test_poison_messages_are_dead_lettered_and_neighbours_flow_on(infra: Any, pool: Any) -> None:
+    topic = Topic(f"test.platform.{uuid.uuid4().hex[:8]}", "test", "scratch", partitions=1)
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    calls: list[str] = []
+
+    async def handler(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
+        for e in events:
+            calls.append(e.payload.sharer_id)
+            if e.payload.sharer_id == "explodes":
+                raise ValueError("this sharer always fails")
+        await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
+                               [(e.event_id, e.payload.sharer_id) for e in events])
+        return []
+
+    good = [_share(tenant, f"ok-{i}") for i in range(5)]
+    failing = _share(tenant, "explodes")
+    broker, consumer = await _run_consumer(infra, pool, topic, handler, max_attempts=3)
+    try:
+        async with TopicWatcher(infra.kafka_bootstrap_servers, (topic.dead_letter,)) as dlq:
+            schema_invalid = b'{"event_type":"RecordShare","schema_version":1,"payload":{}}'
+            await produce(infra.kafka_bootstrap_servers, [
+                (topic.name, good[0].model_dump_json().encode(), {"kaskade-tenant-id": tenant}),
+                (topic.name, b"\xff\x00 not json", {"x-origin": "fuzzer"}),
+                (topic.name, good[1].model_dump_json().encode(), None),
+                (topic.name, schema_invalid, None),
+                (topic.name, failing.model_dump_json().encode(), None),
+                (topic.name, b'{"event_type":"NoSuchEvent","schema_version":1}', None),
+                *[(topic.name, g.model_dump_json().encode(), None) for g in good[2:]],
+            ])
+            await dlq.wait_for(lambda w: len(w.seen) == 4, 30, "4 dead letters")
+            await asyncio.sleep(0.5)
+            reasons = {dict(s.record.headers)["kaskade-dlq-reason"].decode(): s for s in dlq.seen}
+        assert set(reasons) == {"undecodable", "schema_invalid", "handler_failed", "unknown_event_type"}
+        assert reasons["undecodable"].record.value == b"\xff\x00 not json"  # original bytes
+        assert dict(reasons["undecodable"].record.headers)["x-origin"] == b"fuzzer"  # original headers
+        failed = dict(reasons["handler_failed"].record.headers)
+        assert failed["kaskade-dlq-attempts"] == b"3"
+        assert b"this sharer always fails" in failed["kaskade-dlq-error"]
+        assert failed["kaskade-dlq-source-topic"] == topic.name.encode()
+        rows = await pool.fetch("SELECT sharer FROM test_effects WHERE event_id = ANY($1::uuid[])",
+                                [g.event_id for g in good] + [failing.event_id])
+        assert sorted(r["sharer"] for r in rows) == sorted(g.payload.sharer_id for g in good)
+        assert consumer.stats["dead_lettered"] == 4
+    finally:
+        await broker.stop()
+
+
+async def test_a_redelivered_event_has_no_second_effect(infra: Any, pool: Any) -> None:
+    topic = Topic(f"test.platform.{uuid.uuid4().hex[:8]}", "test", "scratch", partitions=2)
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+
+    async def handler(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
+        await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
+                               [(e.event_id, e.payload.sharer_id) for e in events])
+        return []
+
+    events = [_share(tenant, f"s{i}") for i in range(20)]
+    broker, consumer = await _run_consumer(infra, pool, topic, handler)
+    try:
+        # Every event twice, as after a crash before the offset commit.
+        await produce(infra.kafka_bootstrap_servers,
+                      [(topic.name, e.model_dump_json().encode(), None) for e in events * 2])
+        for _ in range(200):
+            if consumer.stats["applied"] + consumer.stats["duplicates"] >= 40:
+                break
+            await asyncio.sleep(0.05)
+        counts = await pool.fetch("""SELECT event_id, count(*) AS n FROM test_effects
+                                     WHERE event_id = ANY($1::uuid[]) GROUP BY event_id""",
+                                  [e.event_id for e in events])
+        assert len(counts) == 20 and all(r["n"] == 1 for r in counts)
+        assert consumer.stats == {"applied": 20, "duplicates": 20, "ignored": 0, "dead_lettered": 0}
+    finally:
+        await broker.stop()
+
+
+async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back(infra: Any, pool: Any) -> None:
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    # One sharer, so one partition key: the order on the partition must be the outbox order.
+    committed = [_share(tenant, "one-sharer") for _ in range(30)]
+    rolled_back = _share(tenant, "rolled-back")
+    outbox = Outbox()
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await outbox.enqueue(conn, committed)
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await outbox.enqueue(conn, [rolled_back])
+                raise RuntimeError("the state change failed")
+    await ensure_topics(infra.kafka_bootstrap_servers, [Topic("kaskade.intake.v1", "x", "x")])
+    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    await broker.start()
+    relay = OutboxRelay(pool, broker, outbox, SCHEMA, batch_size=7, poll_interval_s=0.05)
+    try:
+        async with TopicWatcher(infra.kafka_bootstrap_servers, ("kaskade.intake.v1",),
+                                keep=lambda s: s.envelope is not None and s.envelope.tenant_id == tenant) as out:
+            relay.start()
+            await out.wait_for(lambda w: len(w.seen) >= 30, 30, "30 relayed events")
+            await asyncio.sleep(0.5)
+        assert sorted(str(e.event_id) for e in out.events()) == sorted(str(e.event_id) for e in committed)
+        assert [e.event_id for e in out.events()] == [e.event_id for e in committed]
+        unpublished = await pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE event_id = ANY($1::uuid[]) AND published_at IS NULL",
+            [e.event_id for e in committed])
+        assert unpublished == 0
+    finally:
+        await relay.stop()
+        await broker.stop()
