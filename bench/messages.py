@@ -5,7 +5,9 @@ RecordConversion (intake), ConversionRecorded, ConversionAttributed, RewardGrant
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,21 +48,33 @@ def record_purchase(tenant_id: str, customer_id: str, referral_code: str) -> tup
     return conversion_id, outgoing(new_envelope(cmd, tenant_id=tenant_id))
 
 
-def hop_payloads(customer_id: str = "cust-000001", referrer_id: str = "referrer-0001") -> list[Payload]:
+def next_payload(payload: Payload) -> Payload | None:
+    """What the next hop carries for this payload, as the real services derive it (None after the last)."""
+    if isinstance(payload, RecordConversion):
+        return ConversionRecorded(**payload.model_dump())
+    if isinstance(payload, ConversionRecorded):
+        referrer_id = f"referrer-{zlib.crc32(payload.customer_id.encode()) % 200:04d}"
+        return ConversionAttributed(
+            conversion_id=payload.conversion_id, campaign_id=payload.campaign_id, kind=payload.kind,
+            amount_minor=payload.amount_minor, currency=payload.currency, referee_id=payload.customer_id,
+            referrer_id=referrer_id, root_seeder_id=referrer_id, generation=1, path=AttributionPath.referral_code)
+    if isinstance(payload, ConversionAttributed):
+        return RewardGranted(
+            reward_id=uuid.uuid4(), idempotency_key=hashlib.sha256(payload.conversion_id.bytes).hexdigest(),
+            campaign_id=payload.campaign_id, conversion_id=payload.conversion_id, rule_id="referrer-fixed",
+            recipient_id=payload.referrer_id, role=RewardRole.referrer, kind=RewardKind.account_credit,
+            amount_minor=500, currency=payload.currency, generation=payload.generation)
+    return None
+
+
+def hop_payloads(customer_id: str = "cust-000001") -> list[Payload]:
     """One payload per hop, as the real services would derive them from one purchase."""
-    cmd = RecordConversion(conversion_id=uuid.uuid4(), customer_id=customer_id, kind=ConversionKind.purchase,
-                           order_id="order-0123456789ab", amount_minor=AMOUNT_MINOR, referral_code="AbCdEfGhIjKl")
-    recorded = ConversionRecorded(**cmd.model_dump())
-    attributed = ConversionAttributed(
-        conversion_id=cmd.conversion_id, campaign_id=cmd.campaign_id, kind=cmd.kind, amount_minor=cmd.amount_minor,
-        currency=cmd.currency, referee_id=customer_id, referrer_id=referrer_id, root_seeder_id=referrer_id,
-        generation=1, path=AttributionPath.referral_code)
-    granted = RewardGranted(
-        reward_id=uuid.uuid4(), idempotency_key="f" * 64, campaign_id=cmd.campaign_id,
-        conversion_id=cmd.conversion_id, rule_id="referrer-fixed", recipient_id=referrer_id,
-        role=RewardRole.referrer, kind=RewardKind.account_credit, amount_minor=500, currency=cmd.currency,
-        generation=1)
-    return [cmd, recorded, attributed, granted]
+    payloads: list[Payload] = [RecordConversion(
+        conversion_id=uuid.uuid4(), customer_id=customer_id, kind=ConversionKind.purchase,
+        order_id="order-0123456789ab", amount_minor=AMOUNT_MINOR, referral_code="AbCdEfGhIjKl")]
+    while (nxt := next_payload(payloads[-1])) is not None:
+        payloads.append(nxt)
+    return payloads
 
 
 def hop_records(tenant_id: str, topics: list[str]) -> list[Outgoing]:
@@ -75,5 +89,9 @@ def hop_records(tenant_id: str, topics: list[str]) -> list[Outgoing]:
 
 def first_hop_inputs(tenant_id: str, topic: str, count: int) -> list[Outgoing]:
     """Distinct first-hop records (distinct event ids and customers), as a product backend sends them."""
-    return [outgoing(new_envelope(hop_payloads(customer_id=f"cust-{i:06d}")[0], tenant_id=tenant_id), topic)
-            for i in range(count)]
+    out = []
+    for i in range(count):
+        cmd = RecordConversion(conversion_id=uuid.uuid4(), customer_id=f"cust-{i:06d}", kind=ConversionKind.purchase,
+                               order_id=f"order-{i:012d}", amount_minor=AMOUNT_MINOR, referral_code="AbCdEfGhIjKl")
+        out.append(outgoing(new_envelope(cmd, tenant_id=tenant_id), topic))
+    return out

@@ -23,9 +23,10 @@ class Rewards:
         rules = await repo.rules_for(conn, {(e.tenant_id, e.payload.campaign_id) for e in facts})
         cands: list[domain.Candidate] = []
         causes: dict[uuid.UUID, Envelope[ConversionAttributed]] = {}
+        default = (self.default_rule, self.default_budget_minor)
         for e in facts:
-            for c in domain.candidates(e.tenant_id, e.payload, rules.get((e.tenant_id, e.payload.campaign_id),
-                                                                         self.default_rule)):
+            rule, _ = rules.get((e.tenant_id, e.payload.campaign_id), default)
+            for c in domain.candidates(e.tenant_id, e.payload, rule):
                 cands.append(c)
                 causes[c.reward_id] = e
         if not cands:
@@ -39,7 +40,7 @@ class Rewards:
                 fresh.append(c)
         if not fresh:
             return []
-        await repo.ensure_budgets(conn, {c.budget_key for c in fresh}, self.default_budget_minor)
+        await repo.ensure_budgets(conn, {c.budget_key: rules.get(c.budget_key[:2], default)[1] for c in fresh})
         budgets = await repo.lock_budgets(conn, {c.budget_key for c in fresh})
         granted, declined = domain.allocate(fresh, {k: bal for k, (_, bal) in budgets.items()})
 

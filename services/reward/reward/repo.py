@@ -13,13 +13,16 @@ from reward.domain import Candidate, Rule
 BudgetKey = tuple[str, str, str]  # tenant, campaign, currency
 
 
-async def rules_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Rule]:
+async def rules_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
+                    ) -> dict[tuple[str, str], tuple[Rule, int]]:
+    """Each campaign's rule and its budget (minor units per currency)."""
     keys = list(keys)
     rows = await conn.fetch(
         """SELECT r.* FROM campaign_rules r JOIN unnest($1::text[], $2::text[]) AS k(t, c)
            ON r.tenant_id = k.t AND r.campaign_id = k.c""", [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["tenant_id"], r["campaign_id"]): Rule("referrer-fixed", r["referrer_reward_minor"],
-                                                     RewardKind(r["reward_kind"]), r["status"] == "active")
+    return {(r["tenant_id"], r["campaign_id"]): (Rule("referrer-fixed", r["referrer_reward_minor"],
+                                                      RewardKind(r["reward_kind"]), r["status"] == "active"),
+                                                 r["budget_minor"])
             for r in rows}
 
 
@@ -31,9 +34,9 @@ async def existing_rewards(conn: asyncpg.Connection, keys: Iterable[tuple[str, s
     return {(r["tenant_id"], r["idempotency_key"]) for r in rows}
 
 
-async def ensure_budgets(conn: asyncpg.Connection, keys: Iterable[BudgetKey], budget_minor: int) -> None:
+async def ensure_budgets(conn: asyncpg.Connection, budgets: dict[BudgetKey, int]) -> None:
     """Open and fund the budget account of each campaign and currency seen for the first time."""
-    keys = sorted(set(keys))
+    keys = sorted(budgets)
     created = await conn.fetch(
         """INSERT INTO accounts (tenant_id, kind, owner_id, currency)
            SELECT t, 'campaign_budget', c, cur FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
@@ -51,9 +54,9 @@ async def ensure_budgets(conn: asyncpg.Connection, keys: Iterable[BudgetKey], bu
     txs, entries = [], []
     for r in created:
         tx_id = uuid.uuid4()
+        key = (r["tenant_id"], r["owner_id"], r["currency"])
         txs.append((tx_id, r["tenant_id"], f"fund:{r['owner_id']}:{r['currency']}", "budget_funded"))
-        entries += [(tx_id, funding_ids[(r["tenant_id"], r["owner_id"], r["currency"])], -budget_minor),
-                    (tx_id, r["account_id"], budget_minor)]
+        entries += [(tx_id, funding_ids[key], -budgets[key]), (tx_id, r["account_id"], budgets[key])]
     await book(conn, txs, entries)
 
 
