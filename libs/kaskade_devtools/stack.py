@@ -120,3 +120,21 @@ class Stack:
 
     def stop(self) -> dict[str, int | None]:
         return {name: p.stop() for name, p in reversed(list(self.processes.items()))}
+
+
+def main() -> None:
+    """`make services`: run the four services in the foreground until Ctrl-C."""
+    stack = Stack(log_dir=ROOT / ".local/logs")
+    stack.start(timeout=90)
+    print(f"share-ingest on {stack.base_url}; logs in {stack.log_dir}; Ctrl-C stops all four")
+    try:
+        while all(p.proc and p.proc.poll() is None for p in stack.processes.values()):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

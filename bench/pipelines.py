@@ -1,0 +1,136 @@
+"""The two reference pipelines, ceiling and naive: four stage processes over bench-only topics.
+
+Both are timed the way Kaskade is: from the first record handed to the producer until the last
+one reaches the fourth topic (where Kaskade's RewardGranted lands); the fourth stage consumes
+it meanwhile, as notification does.
+"""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord
+
+from bench.config import LOG_DIR, ROOT, BenchConfig
+from bench.cpu import CpuMeter
+from bench.kafka_io import Tap, create_topics, delete_topics, producer, send_all
+from bench.messages import HOP_MODELS, first_hop_inputs, hop_records
+
+HOPS = len(HOP_MODELS)
+
+
+async def _spawn(mode: str, hop: int, prefix: str, tenant: str) -> tuple[asyncio.subprocess.Process, Any]:
+    ready = LOG_DIR / f"{mode}-stage{hop}.ready"
+    ready.unlink(missing_ok=True)
+    with (LOG_DIR / f"{mode}-stage{hop}.log").open("ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.stage", mode, str(hop), prefix, tenant, str(ready),
+            cwd=ROOT, stdout=log, stderr=asyncio.subprocess.STDOUT)
+    return proc, ready
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), 15)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+async def _wait_ready(stages: list[tuple[asyncio.subprocess.Process, Any]], mode: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(ready.exists() for _, ready in stages):
+        for hop, (proc, _) in enumerate(stages, 1):
+            if proc.returncode is not None:
+                raise RuntimeError(f"{mode} stage {hop} exited with {proc.returncode}; "
+                                   f"see {LOG_DIR / f'{mode}-stage{hop}.log'}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{mode} stages not assigned their partitions after {timeout:.0f}s")
+        await asyncio.sleep(0.1)
+
+
+async def _prepare_naive_tables(dsn: str) -> None:
+    conn = await asyncio.wait_for(asyncpg.connect(dsn), 15)
+    try:
+        for hop in range(1, HOPS + 1):
+            await conn.execute(f"""CREATE TABLE IF NOT EXISTS kaskade_bench.naive_hop{hop} (
+                                     event_id uuid PRIMARY KEY, recorded_at timestamptz NOT NULL DEFAULT now())""")
+        await conn.execute("TRUNCATE " + ", ".join(f"kaskade_bench.naive_hop{h}" for h in range(1, HOPS + 1)))
+    finally:
+        await conn.close()
+
+
+async def _naive_rows(dsn: str, want: int, timeout: float) -> list[int]:
+    """Rows per hop table, once the last stage has stored them all (or the time is up)."""
+    conn = await asyncio.wait_for(asyncpg.connect(dsn), 15)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = [await conn.fetchval(f"SELECT count(*) FROM kaskade_bench.naive_hop{h}") for h in range(1, HOPS + 1)]
+            if min(rows) >= want or time.monotonic() > deadline:
+                return rows
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+async def run_pipeline(cfg: BenchConfig, mode: str) -> dict[str, Any]:
+    """Run the `ceiling` or `naive` pipeline once and return its figures."""
+    count = cfg.ceiling_messages if mode == "ceiling" else cfg.naive_messages
+    prefix, tenant = f"bench.{mode}", f"bench-{secrets.token_hex(4)}"
+    topics = [f"{prefix}.hop{i}" for i in range(1, HOPS + 1)]
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    if mode == "naive":
+        if not cfg.bench_dsn:
+            raise RuntimeError("KASKADE_BENCH_DATABASE_URL is not set: source deploy/local/env.sh")
+        await _prepare_naive_tables(cfg.bench_dsn)
+    # Built before the clock starts: the ceiling forwards raw bytes; naive stages decode envelopes
+    # and store their ids, so each input must be a distinct, valid one.
+    inputs = ([hop_records(tenant, topics)[0]] * count if mode == "ceiling"
+              else first_hop_inputs(tenant, topics[0], count))
+    arrived, last = 0, 0.0
+
+    def on_record(_: ConsumerRecord, now: float) -> None:
+        nonlocal arrived, last
+        arrived, last = arrived + 1, now
+
+    stages: list[tuple[asyncio.subprocess.Process, Any]] = []
+    await create_topics(cfg.bootstrap, topics)
+    async with AsyncExitStack() as cleanup:
+        cleanup.push_async_callback(delete_topics, cfg.bootstrap, topics)
+        for hop in range(1, HOPS + 1):
+            stages.append(await _spawn(mode, hop, prefix, tenant))
+            cleanup.push_async_callback(_stop, stages[-1][0])
+        await _wait_ready(stages, mode, cfg.startup_timeout_s)
+        tap = Tap(cfg.bootstrap, [topics[-1]], on_record)
+        await tap.start()
+        cleanup.push_async_callback(tap.stop)
+        prod = producer(cfg.bootstrap)
+        await asyncio.wait_for(prod.start(), 30)
+        cleanup.push_async_callback(prod.stop)
+
+        meter = CpuMeter({f"stage{h}": p.pid for h, (p, _) in enumerate(stages, 1)}).start()
+        t0 = time.monotonic()
+        await asyncio.wait_for(send_all(prod, inputs), cfg.phase_timeout_s)
+        sent_s = time.monotonic() - t0
+        try:
+            await tap.wait(lambda: arrived >= count, cfg.phase_timeout_s - sent_s,
+                           f"{count} {mode} messages on {topics[-1]} (saw {arrived})")
+        finally:
+            cpu = meter.stop()
+        seconds = last - t0
+        result: dict[str, Any] = {"messages": count, "seconds": round(seconds, 3),
+                                  "per_s": round(count / seconds, 1), "send_s": round(sent_s, 3),
+                                  "processes": HOPS, "cpu_cores": cpu,
+                                  "bytes_per_hop": [len(r.value) for r in hop_records(tenant, topics)]}
+        if mode == "naive":
+            result["rows_per_hop"] = await _naive_rows(cfg.bench_dsn, count, 30)
+    return result
