@@ -123,7 +123,9 @@ async def run_pipeline(cfg: BenchConfig, mode: str) -> dict[str, Any]:
         sent_s = time.monotonic() - t0
         try:
             await tap.wait(lambda: arrived >= count, cfg.phase_timeout_s - sent_s,
-                           f"{count} {mode} messages on {topics[-1]} (saw {arrived})")
+                           f"{count} {mode} messages on {topics[-1]}")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}: only {arrived} arrived") from None
         finally:
             cpu = meter.stop()
         seconds = last - t0

@@ -1,0 +1,58 @@
+"""Which notification a granted reward calls for, and why a replay never sends it twice."""
+from __future__ import annotations
+
+import uuid
+
+from kaskade_contracts.events import RewardGranted, RewardKind, RewardRole
+from notification.domain import for_reward_granted
+
+EVENT = uuid.UUID("77777777-7777-4777-8777-777777777777")
+REWARD = uuid.UUID("44444444-4444-4444-8444-444444444444")
+
+
+def granted(*, recipient: str = "alice", role: RewardRole = RewardRole.referrer, amount: int = 500,
+            currency: str = "EUR") -> RewardGranted:
+    return RewardGranted(reward_id=REWARD, idempotency_key="k" * 64, campaign_id="spring",
+                         conversion_id=uuid.UUID("11111111-1111-4111-8111-111111111111"), rule_id="referrer-fixed",
+                         recipient_id=recipient, role=role, kind=RewardKind.account_credit, amount_minor=amount,
+                         currency=currency, generation=1)
+
+
+def test_referrer_hears_of_the_reward_by_email() -> None:
+    [n] = for_reward_granted("acme", EVENT, granted())
+
+    assert n.template == "reward_granted_referrer"
+    assert (n.tenant_id, n.recipient_id, n.channel) == ("acme", "alice", "email")
+    assert (n.source_event_id, n.reward_id) == (EVENT, REWARD)
+
+
+def test_referee_gets_the_welcome_template() -> None:
+    [n] = for_reward_granted("acme", EVENT, granted(recipient="bob", role=RewardRole.referee))
+    assert n.template == "welcome_discount_referee"
+
+
+def test_context_carries_what_the_email_shows() -> None:
+    [n] = for_reward_granted("acme", EVENT, granted(amount=1250, currency="USD"))
+
+    assert n.context["amount_minor"] == 1250
+    assert n.context["currency"] == "USD"
+    assert n.context["campaign_id"] == "spring"
+    assert n.context["kind"] == "account_credit"
+    assert n.context["reward_id"] == str(REWARD)
+
+
+def test_replaying_the_event_yields_the_same_notification_id() -> None:
+    [first] = for_reward_granted("acme", EVENT, granted())
+    [replay] = for_reward_granted("acme", uuid.UUID(str(EVENT)), granted())
+    assert replay.notification_id == first.notification_id
+    assert replay == first
+
+
+def test_different_recipients_events_or_tenants_get_different_ids() -> None:
+    ids = {
+        for_reward_granted("acme", EVENT, granted())[0].notification_id,
+        for_reward_granted("acme", EVENT, granted(recipient="bob"))[0].notification_id,
+        for_reward_granted("acme", uuid.UUID(int=8), granted())[0].notification_id,
+        for_reward_granted("globex", EVENT, granted())[0].notification_id,
+    }
+    assert len(ids) == 4
