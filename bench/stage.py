@@ -27,6 +27,8 @@ from bench.kafka_io import producer
 from bench.messages import HOP_MODELS, hop_records, next_payload
 
 LAST_HOP = len(HOP_MODELS)
+# The services' default batch (KASKADE_*_CONSUME_MAX_RECORDS); override to see what a bigger one buys.
+MAX_RECORDS = int(os.environ.get("BENCH_CEILING_MAX_RECORDS", 500))
 
 
 class ReadyOnAssignment(ConsumerRebalanceListener):
@@ -53,7 +55,7 @@ async def run_ceiling(bootstrap: str, hop: int, prefix: str, tenant: str, ready:
     forwarded = n = 0
     try:
         while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=20, max_records=500)
+            batches = await consumer.getmany(timeout_ms=20, max_records=MAX_RECORDS)
             if out is not None:
                 futures = []
                 for records in batches.values():

@@ -48,16 +48,20 @@ async def test_a_purchase_through_a_shared_link_rewards_the_referrer(stack: Stac
         click = await client.get(f"/r/{code}", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"})
         assert click.status_code == 302
         click_id = httpx.URL(click.headers["location"]).params["kaskade_click"]
-        conversion_id = str(uuid.uuid4())
-        r = await client.post("/v1/conversions", headers={"X-Kaskade-Tenant": tenant}, json={
+        conversion_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
+        r = await client.post("/v1/conversions", headers={"X-Kaskade-Tenant": tenant,
+                                                          "X-Correlation-Id": correlation_id}, json={
             "conversion_id": conversion_id, "customer_id": "ben", "kind": "purchase", "amount_minor": 4999,
             "currency": "EUR", "click_id": click_id})
         assert (r.status_code, r.json()["status"]) == (202, "accepted")
+        assert r.headers["x-correlation-id"] == correlation_id
         await rewards.wait_for(lambda w: w.events("RewardGranted"), 30, "RewardGranted for anna")
 
     granted = rewards.events("RewardGranted")[0]
     assert (granted.payload.recipient_id, granted.payload.amount_minor, str(granted.payload.conversion_id)) == \
         ("anna", 500, conversion_id)
+    # The backend's request id follows the purchase through every hop, for tracing and logs.
+    assert str(granted.correlation_id) == correlation_id
     notes = await _admin_fetch(
         "SELECT recipient_id, status, template FROM notification.notifications WHERE tenant_id = $1", tenant)
     for _ in range(50):

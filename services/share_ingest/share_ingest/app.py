@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from kaskade_contracts import topics
 from kaskade_contracts.events import RecordConversion, RecordShare
 from kaskade_platform import logging as klog
+from kaskade_platform.http import CorrelationIdMiddleware
 from kaskade_platform.runtime import ServiceRuntime
 from share_ingest.config import Settings
 from share_ingest.handlers import Intake
@@ -40,6 +41,7 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
                   lifespan=lifespan)
     app.include_router(build_router(settings, lambda: runtime.pool, runtime.outbox))
     install_error_handlers(app)
+    app.add_middleware(CorrelationIdMiddleware)
     return app, runtime
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kaskade_contracts.envelope import Envelope, TenantId, new_envelope
 from kaskade_contracts.events import RecordConversion, RecordShare, _ConversionFields, _ShareFields
 from kaskade_platform.consumer import Unprocessable
+from kaskade_platform.http import current_correlation_id
 from kaskade_platform.outbox import Outbox
 from share_ingest import domain, repo
 from share_ingest.config import Settings
@@ -83,7 +84,8 @@ def build_router(settings: Settings, pool: Any, outbox: Outbox) -> APIRouter:
         share_id = body.share_id or (domain.share_id_for_idempotency_key(tenant, idempotency_key)
                                      if idempotency_key else uuid.uuid4())
         cmd = RecordShare(**body.model_dump(exclude={"share_id", "occurred_at"}), share_id=share_id)
-        facts = await _record(new_envelope(cmd, tenant_id=tenant, occurred_at=_now(body.occurred_at)),
+        facts = await _record(new_envelope(cmd, tenant_id=tenant, occurred_at=_now(body.occurred_at),
+                                           correlation_id=current_correlation_id()),
                               intake.record_shares)
         if facts:
             p = facts[0].payload
@@ -98,7 +100,8 @@ def build_router(settings: Settings, pool: Any, outbox: Outbox) -> APIRouter:
     @router.post("/v1/conversions", response_model=ConversionResponse, status_code=202, responses=errors)
     async def record_conversion(body: ConversionRequest, tenant: Tenant) -> ConversionResponse:
         cmd = RecordConversion(**body.model_dump(exclude={"occurred_at"}))
-        facts = await _record(new_envelope(cmd, tenant_id=tenant, occurred_at=_now(body.occurred_at)),
+        facts = await _record(new_envelope(cmd, tenant_id=tenant, occurred_at=_now(body.occurred_at),
+                                           correlation_id=current_correlation_id()),
                               intake.record_conversions)
         return ConversionResponse(conversion_id=cmd.conversion_id, status="accepted" if facts else "duplicate")
 
@@ -130,7 +133,8 @@ def build_router(settings: Settings, pool: Any, outbox: Outbox) -> APIRouter:
                                             request.headers.get("referer", ""))
                 async with conn.transaction():
                     await repo.insert_click(conn, link["tenant_id"], click, now)
-                    await outbox.enqueue(conn, [new_envelope(click, tenant_id=link["tenant_id"], occurred_at=now)])
+                    await outbox.enqueue(conn, [new_envelope(click, tenant_id=link["tenant_id"], occurred_at=now,
+                                                             correlation_id=current_correlation_id())])
                 outbox.notify_committed()
         response = RedirectResponse(domain.landing_url_with_click(link["landing_url"], click_id, code), status_code=302)
         response.set_cookie(VISITOR_COOKIE, visitor_id, max_age=365 * 24 * 3600, httponly=True, samesite="lax")

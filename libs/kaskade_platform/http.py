@@ -1,0 +1,43 @@
+"""HTTP plumbing shared by services that serve an API: correlation ids on every request."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kaskade_platform import logging as klog
+
+HEADER = b"x-correlation-id"
+
+
+class CorrelationIdMiddleware:
+    """Takes the caller's X-Correlation-Id (a UUID) or makes one, exposes it to logs and to the
+    events the request causes, and echoes it in the response. Pure ASGI: no per-request task."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = dict(scope.get("headers") or []).get(HEADER, b"")
+        try:
+            cid = str(uuid.UUID(raw.decode("latin-1"))) if raw else str(uuid.uuid4())
+        except ValueError:
+            cid = str(uuid.uuid4())
+        token = klog.correlation_id.set(cid)
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((HEADER, cid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            klog.correlation_id.reset(token)
+
+
+def current_correlation_id() -> uuid.UUID | None:
+    cid = klog.correlation_id.get()
+    return uuid.UUID(cid) if cid else None
