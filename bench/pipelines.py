@@ -96,11 +96,12 @@ async def run_pipeline(cfg: BenchConfig, mode: str) -> dict[str, Any]:
     # and store their ids, so each input must be a distinct, valid one.
     inputs = ([hop_records(tenant, topics)[0]] * count if mode == "ceiling"
               else first_hop_inputs(tenant, topics[0], count))
-    arrived, last = 0, 0.0
+    arrived, first, last = 0, 0.0, 0.0
 
     def on_record(_: ConsumerRecord, now: float) -> None:
-        nonlocal arrived, last
+        nonlocal arrived, first, last
         arrived, last = arrived + 1, now
+        first = first or now
 
     stages: list[tuple[asyncio.subprocess.Process, Any]] = []
     await create_topics(cfg.bootstrap, topics)
@@ -131,6 +132,7 @@ async def run_pipeline(cfg: BenchConfig, mode: str) -> dict[str, Any]:
         seconds = last - t0
         result: dict[str, Any] = {"messages": count, "seconds": round(seconds, 3),
                                   "per_s": round(count / seconds, 1), "send_s": round(sent_s, 3),
+                                  "first_arrival_s": round(first - t0, 3),
                                   "processes": HOPS, "cpu_cores": cpu,
                                   "bytes_per_hop": [len(r.value) for r in hop_records(tenant, topics)]}
         if mode == "naive":

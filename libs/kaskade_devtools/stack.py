@@ -22,7 +22,7 @@ SERVICES = ("share_ingest", "attribution", "reward", "notification")
 
 @dataclass
 class ServiceProcess:
-    name: str
+    name: str  # the service's package, run as `python -m <name>`
     log_path: Path
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
@@ -110,6 +110,15 @@ class Stack:
             if time.monotonic() > deadline:
                 raise TimeoutError("share-ingest /healthz did not answer")
             time.sleep(0.2)
+
+    def add_instance(self, name: str, timeout: float = 60.0) -> str:
+        """Start one more instance of a consumer service; it joins the same consumer group."""
+        n = sum(1 for key in self.processes if key.split("#")[0] == name) + 1
+        key = f"{name}#{n}"
+        self.processes[key] = ServiceProcess(name, self.log_dir / f"{name}-{n}.log", self._env(name))
+        self.processes[key].start()
+        self.wait_ready(key, timeout=timeout)
+        return key
 
     def kill(self, name: str) -> None:
         self.processes[name].kill()

@@ -133,17 +133,17 @@ def test_campaign_without_budget_declines_everything() -> None:
 
 
 def test_budgets_are_separate_per_tenant_campaign_and_currency() -> None:
-    eur, usd = one(), one(currency="USD")
-    autumn, globex = one(campaign="autumn"), one(tenant="globex")
-    balances = {("acme", "spring", "EUR"): 500, ("acme", "spring", "USD"): 0,
-                ("acme", "autumn", "EUR"): 0, ("globex", "spring", "EUR"): 1000}
+    autumn, eur, eur_again, usd, globex = (one(campaign="autumn"), one(), one(), one(currency="USD"),
+                                           one(tenant="globex"))
+    balances = {("acme", "autumn", "EUR"): 0, ("acme", "spring", "EUR"): 500, ("acme", "spring", "USD"): 500,
+                ("globex", "spring", "EUR"): 1000}
 
-    granted, declined = allocate([eur, usd, autumn, globex], balances)
+    granted, declined = allocate([autumn, eur, eur_again, usd, globex], balances)
 
-    assert granted == [eur, globex]
-    assert declined == [usd, autumn]
-    assert balances == {("acme", "spring", "EUR"): 0, ("acme", "spring", "USD"): 0,
-                        ("acme", "autumn", "EUR"): 0, ("globex", "spring", "EUR"): 500}
+    assert granted == [eur, usd, globex]
+    assert declined == [autumn, eur_again]
+    assert balances == {("acme", "autumn", "EUR"): 0, ("acme", "spring", "EUR"): 0, ("acme", "spring", "USD"): 0,
+                        ("globex", "spring", "EUR"): 500}
 
 
 @settings(max_examples=200, deadline=None)
