@@ -103,7 +103,8 @@ def decode_envelope(raw: bytes | None) -> Envelope[Any]:
     if not isinstance(data, dict):
         raise EnvelopeError("undecodable", "top level is not a JSON object")
     key = (data.get("event_type"), data.get("schema_version"))
-    model = _REGISTRY.get(key)  # type: ignore[arg-type]
+    # Only a string and an int can name a contract; a list or object here is unhashable.
+    model = _REGISTRY.get(key) if isinstance(key[0], str) and type(key[1]) is int else None  # type: ignore[arg-type]
     if model is None:
         raise EnvelopeError("unknown_event_type", f"no contract for event_type={key[0]!r} schema_version={key[1]!r}")
     try:

@@ -44,8 +44,9 @@ class Backend:
         r = await self.client.get(f"/r/{self.codes[sharer]}", headers={"User-Agent": user_agent})
         click_id = httpx.URL(r.headers["location"]).params.get("kaskade_click")
         who = "bot preview" if user_agent == BOT else "visitor"
-        print(f"  click     {who:<11} on {sharer}'s link -> {r.status_code} (click id {click_id[:8]}…)")
-        return click_id if user_agent != BOT else None
+        print(f"  click     {who:<11} on {sharer}'s link -> {r.status_code} "
+              f"({'click ' + click_id[:8] + '…' if click_id else 'redirected, not counted'})")
+        return click_id
 
     async def purchase(self, customer: str, amount_minor: int, *, code: str | None = None,
                        click_id: str | None = None) -> None:

@@ -19,7 +19,7 @@ CODE_LENGTH = 12  # 72 bits from an HMAC: unguessable without the key, URL-safe
 # Link-preview fetchers and crawlers follow links without a person behind them.
 _BOT_UA = re.compile(
     r"facebookexternalhit|facebot|slackbot|twitterbot|linkedinbot|whatsapp|telegrambot|discordbot|"
-    r"skypeuripreview|embedly|pinterest|googlebot|bingbot|applebot|yandex|baiduspider|duckduckbot|"
+    r"skypeuripreview|embedly|pinterestbot|googlebot|bingbot|applebot|yandex|baiduspider|duckduckbot|"
     r"bot\b|crawler|spider|preview|curl/|wget/|python-requests|headless", re.IGNORECASE)
 
 
@@ -53,9 +53,11 @@ def ip_hash(secret: bytes, ip: str) -> str:
     return hmac.new(secret, f"ip\x00{ip}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def landing_url_with_click(landing_url: str, click_id: uuid.UUID, code: str) -> str:
+def landing_url_with_click(landing_url: str, click_id: uuid.UUID | None, code: str) -> str:
+    """The landing URL with the click id (absent for bots, whose visits are not clicks) and the code."""
     parts = urlsplit(landing_url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + [("kaskade_click", str(click_id)), ("ref", code)]
+    extra = ([("kaskade_click", str(click_id))] if click_id else []) + [("ref", code)]
+    query = parse_qsl(parts.query, keep_blank_values=True) + extra
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 

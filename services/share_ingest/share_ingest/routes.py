@@ -118,7 +118,7 @@ def build_router(settings: Settings, pool: Any, outbox: Outbox) -> APIRouter:
             user_agent = request.headers.get("user-agent", "")
             if domain.is_bot(user_agent):
                 # Link previews get where the link goes, but are not clicks.
-                return RedirectResponse(domain.landing_url_with_click(link["landing_url"], uuid.UUID(int=0), code),
+                return RedirectResponse(domain.landing_url_with_click(link["landing_url"], None, code),
                                         status_code=302)
             visitor_id = visitor if visitor and len(visitor) <= 64 else uuid.uuid4().hex
             now = datetime.now(timezone.utc)

@@ -101,10 +101,6 @@ def test_real_browsers_are_people(ua: str) -> None:
     assert not domain.is_bot(ua)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the bare `pinterest` alternative in _BOT_UA matches Pinterest's in-app "
-                   "browser ([Pinterest/iOS]), so a person tapping a referral link in the Pinterest app gets no "
-                   "LinkClicked and kaskade_click=00000000-…; Pinterest's crawlers ('Pinterestbot', "
-                   "'Pinterest/0.2 (+http://www.pinterest.com/bot.html)') are already caught by `bot\\b`")
 def test_pinterest_in_app_browser_is_a_person() -> None:
     assert not domain.is_bot("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
                              "(KHTML, like Gecko) Mobile/15E148 [Pinterest/iOS]")
