@@ -28,6 +28,7 @@ from aiokafka import ConsumerRecord
 from kaskade_contracts.envelope import Envelope, EnvelopeError, Payload, decode_envelope
 from kaskade_platform import logging as klog
 from kaskade_platform.db import TRANSIENT_ERRORS, is_unavailable
+from kaskade_platform.dedupe import first_of_each_new
 from kaskade_platform.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -140,11 +141,7 @@ class BatchConsumer:
                 """INSERT INTO processed_events (event_id, topic)
                    SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id""",
                 [d.envelope.event_id for d in batch], [d.record.topic for d in batch])}
-            fresh: list[Envelope[Any]] = []
-            for d in batch:
-                if d.envelope.event_id in claimed:
-                    claimed.discard(d.envelope.event_id)  # a second copy in the same batch is a duplicate too
-                    fresh.append(d.envelope)
+            fresh = [d.envelope for d in first_of_each_new(batch, lambda d: d.envelope.event_id, claimed)]
             emitted: list[Envelope[Any]] = []
             # Runs of one type keep the batch order while letting handlers work set-wise.
             for payload_type, run in groupby(fresh, key=lambda e: type(e.payload)):

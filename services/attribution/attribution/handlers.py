@@ -12,6 +12,7 @@ from attribution import domain, repo
 from attribution.domain import Outcome
 from kaskade_contracts.envelope import Envelope, decode_envelope, new_envelope
 from kaskade_contracts.events import ConversionRecorded, LinkClicked, ShareRecorded
+from kaskade_platform.dedupe import first_of_each_new
 
 
 def utc_now() -> datetime:
@@ -107,6 +108,6 @@ class Attribution:
              getattr(d.fact, "referrer_id", None), getattr(d.fact, "generation", None),
              getattr(d.fact, "reason", None)) for e, d in decided])
         # A conversion already decided (a replay under a new event id) changes nothing.
-        decided = [(e, d) for e, d in decided if (e.tenant_id, e.payload.conversion_id) in fresh]
+        decided = first_of_each_new(decided, lambda ed: (ed[0].tenant_id, ed[0].payload.conversion_id), fresh)
         await repo.insert_bindings(conn, [(e.tenant_id, d.new_binding, now) for e, d in decided if d.new_binding])
         return [new_envelope(d.fact, tenant_id=e.tenant_id, occurred_at=now, causation=e) for e, d in decided]

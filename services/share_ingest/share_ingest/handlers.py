@@ -12,6 +12,7 @@ import asyncpg
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import ConversionRecorded, RecordConversion, RecordShare, ShareRecorded
 from kaskade_platform.consumer import Unprocessable
+from kaskade_platform.dedupe import first_of_each_new
 from share_ingest import domain, repo
 from share_ingest.config import Settings
 
@@ -46,7 +47,7 @@ class Intake:
                                   self.base_url),
             tenant_id=c.tenant_id, occurred_at=c.occurred_at, causation=c) for c in commands]
         new = await repo.insert_shares(conn, facts)
-        return [f for f in facts if (f.tenant_id, f.payload.share_id) in new]
+        return first_of_each_new(facts, lambda f: (f.tenant_id, f.payload.share_id), new)
 
     async def record_conversions(self, conn: asyncpg.Connection,
                                  commands: list[Envelope[RecordConversion]]) -> list[Envelope[ConversionRecorded]]:
@@ -54,4 +55,4 @@ class Intake:
         facts = [new_envelope(domain.conversion_recorded(c.payload), tenant_id=c.tenant_id,
                               occurred_at=c.occurred_at, causation=c) for c in commands]
         new = await repo.insert_conversions(conn, facts)
-        return [f for f in facts if (f.tenant_id, f.payload.conversion_id) in new]
+        return first_of_each_new(facts, lambda f: (f.tenant_id, f.payload.conversion_id), new)
