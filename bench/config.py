@@ -1,4 +1,10 @@
-"""The benchmark's knobs, all from the environment so `make bench` needs no arguments."""
+"""The benchmark's knobs, all from the environment so `make bench` needs no arguments.
+
+BENCH_PHASES (ceiling,kaskade,naive), BENCH_CEILING (messages), BENCH_PURCHASES, BENCH_REFERRERS,
+BENCH_RATE and BENCH_LATENCY_S (the paced latency run), BENCH_NAIVE (messages), BENCH_HTTP_PORT,
+BENCH_SERVICE_ENV ("K=V K=V" for the four services), BENCH_STARTUP_TIMEOUT_S, BENCH_PHASE_TIMEOUT_S;
+BENCH_CEILING_MAX_RECORDS is read by the ceiling's stages (bench.stage).
+"""
 from __future__ import annotations
 
 import os
@@ -23,17 +29,24 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _pairs(name: str) -> dict[str, str]:
+    """`K=V K=V` from the environment, e.g. to try a service setting without editing anything."""
+    return dict(item.split("=", 1) for item in os.environ.get(name, "").split() if "=" in item)
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     bootstrap: str = field(default_factory=lambda: os.environ.get("KASKADE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     bench_dsn: str = field(default_factory=lambda: os.environ.get("KASKADE_BENCH_DATABASE_URL", ""))
-    ceiling_messages: int = field(default_factory=lambda: _int("BENCH_CEILING", 50_000))
+    ceiling_messages: int = field(default_factory=lambda: _int("BENCH_CEILING", 100_000))
     referrers: int = field(default_factory=lambda: _int("BENCH_REFERRERS", 200))
     purchases: int = field(default_factory=lambda: _int("BENCH_PURCHASES", 20_000))
     latency_rate: float = field(default_factory=lambda: _float("BENCH_RATE", 500.0))
     latency_seconds: float = field(default_factory=lambda: _float("BENCH_LATENCY_S", 10.0))
     naive_messages: int = field(default_factory=lambda: _int("BENCH_NAIVE", 5_000))
     http_port: int = field(default_factory=lambda: _int("BENCH_HTTP_PORT", 8100))
+    # Extra environment for the four services, e.g. "KASKADE_REWARD_CONSUME_MAX_RECORDS=1000".
+    service_env: dict[str, str] = field(default_factory=lambda: _pairs("BENCH_SERVICE_ENV"))
     # Bounds: a phase that has not finished by then fails the bench instead of hanging it.
     startup_timeout_s: float = field(default_factory=lambda: _float("BENCH_STARTUP_TIMEOUT_S", 60.0))
     phase_timeout_s: float = field(default_factory=lambda: _float("BENCH_PHASE_TIMEOUT_S", 90.0))

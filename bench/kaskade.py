@@ -5,23 +5,23 @@ Every run uses a tenant of its own, so nothing an earlier run (or a test) left b
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from bench.config import LOG_DIR, BenchConfig
+from bench.config import LOG_DIR, ROOT, BenchConfig
 from bench.cpu import foreign_services
+from bench.groups import group_members
 from bench.kafka_io import Tap, group_lag, producer, send_all
 from bench.load import run_latency, run_throughput
 from bench.messages import record_share
 from kaskade_contracts import topics
 from kaskade_devtools.stack import SERVICES, Stack
-
-log = logging.getLogger(__name__)
 
 # What each service's consumer group reads (group id = the service's name).
 GROUP_INPUTS = {
@@ -32,7 +32,7 @@ GROUP_INPUTS = {
 }
 
 
-def tenant_records(tenant_id: str, event_type: str):  # noqa: ANN201 - a small predicate factory
+def tenant_records(tenant_id: str, event_type: str) -> Callable[[ConsumerRecord], bool]:
     """Match by header, without decoding the body (the services set both headers on every event)."""
     tenant, kind = tenant_id.encode(), event_type.encode()
 
@@ -59,6 +59,10 @@ async def create_referrers(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str
         # Generous: share-ingest may still be joining its group, or chewing through a backlog.
         await tap.wait(lambda: len(codes) >= cfg.referrers, cfg.startup_timeout_s,
                        f"ShareRecorded for {cfg.referrers} referrers")
+    except TimeoutError as exc:
+        lag = await group_lag(cfg.bootstrap, "share-ingest", [topics.INTAKE.name])
+        raise TimeoutError(f"{exc} (got {len(codes)}); share-ingest has {lag} records on {topics.INTAKE.name} "
+                           f"still to process; see {LOG_DIR / 'share_ingest.log'}") from None
     finally:
         await tap.stop()
     return [codes[f"referrer-{i:04d}"] for i in range(cfg.referrers)]
@@ -75,28 +79,53 @@ async def drain(cfg: BenchConfig, timeout: float = 30.0) -> dict[str, int]:
         await asyncio.sleep(0.5)
 
 
+async def register_tenant(tenant: str) -> str:
+    """The operator registers a tenant before it sends anything (share-ingest's admin CLI)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "share_ingest.admin", "create-tenant", tenant, "Kaskade benchmark", cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise TimeoutError("registering the benchmark's tenant took over 30s") from None
+    if proc.returncode == 0:
+        return "registered"
+    if b"No module named share_ingest.admin" in err:
+        return "no tenant registry"  # a share-ingest that creates tenants on first use
+    raise RuntimeError(f"could not register tenant {tenant}: {err.decode(errors='replace')[-500:]}")
+
+
 def _stop_stack(stack: Stack) -> dict[str, int | None]:
     return {name: p.stop(timeout=20) for name, p in reversed(list(stack.processes.items()))}
 
 
-async def run_kaskade(cfg: BenchConfig) -> dict[str, Any]:
+async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
+    """Fills `result` as it goes, so a phase that fails midway still reports what it measured."""
     tenant = f"bench-{secrets.token_hex(4)}"
-    result: dict[str, Any] = {"tenant": tenant, "processes": len(SERVICES)}
-    stack = Stack(log_dir=LOG_DIR / "kaskade", http_port=cfg.http_port)
+    result.update({"tenant": tenant, "processes": len(SERVICES)})
+    stack = Stack(log_dir=LOG_DIR, http_port=cfg.http_port, extra_env=dict(cfg.service_env))
     prod = producer(cfg.bootstrap)
+    for name in SERVICES:  # the services' logs then hold this run only
+        (LOG_DIR / f"{name}.log").unlink(missing_ok=True)
     try:
         await asyncio.to_thread(stack.start, timeout=cfg.startup_timeout_s)
         pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
         result["foreign_services"] = foreign_services(set(pids.values()), SERVICES)
+        result["tenant_registration"] = await register_tenant(tenant)
         await asyncio.wait_for(prod.start(), 30)
         t = time.monotonic()
         codes = await create_referrers(cfg, prod, tenant)
         result["referrers"] = {"count": len(codes), "seconds": round(time.monotonic() - t, 2),
                                "lag_left": await drain(cfg)}
+        members = {"before": await group_members(cfg.bootstrap, list(GROUP_INPUTS))}
         result["throughput"] = await run_throughput(cfg, prod, tenant, codes, pids)
         result["lag_after_throughput"] = await drain(cfg)
         result["latency"] = await run_latency(cfg, prod, tenant, codes, pids)
-        # Someone else's services in the same consumer groups would share the work: say so.
+        # Anyone else in the services' consumer groups shared (and rebalanced) the work: say so.
+        members["after"] = await group_members(cfg.bootstrap, list(GROUP_INPUTS))
+        result["group_members"] = members
         result["foreign_services"] = sorted(set(result["foreign_services"]) |
                                             set(foreign_services(set(pids.values()), SERVICES)))
     finally:

@@ -14,13 +14,15 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from bench.config import BenchConfig
+from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
-from bench.kafka_io import Tap, send_all
+from bench.kafka_io import Tap, group_lag, send_all
 from bench.messages import Outgoing, record_purchase
 from kaskade_contracts import topics
 
 _customers = count()
+# The topics a purchase crosses, in order.
+PIPELINE = [topics.INTAKE.name, topics.CONVERSIONS.name, topics.ATTRIBUTIONS.name, topics.REWARDS.name]
 
 
 def _purchases(tenant: str, codes: list[str], n: int) -> list[tuple[str, Outgoing]]:
@@ -33,25 +35,44 @@ def _purchases(tenant: str, codes: list[str], n: int) -> list[tuple[str, Outgoin
 
 
 class Rewards:
-    """Counts this tenant's RewardGranted (and RewardDeclined, which should never happen here)."""
+    """Counts this tenant's RewardGranted (and RewardDeclined, which should never happen here).
+
+    Tapping the upstream topics too shows each hop's progress: when the last of a tenant's
+    events reached each topic tells which service held the pipeline back.
+    """
 
     def __init__(self, tenant: str) -> None:
         self.tenant = tenant.encode()
-        self.granted = self.declined = 0
+        self.declined = self.duplicates = 0
         self.last = 0.0
-        self.arrivals: list[tuple[str, float]] = []
+        self.arrivals: dict[str, float] = {}  # conversion id -> first RewardGranted seen for it
+        self.per_topic: dict[str, list[float]] = {}  # topic -> [count, first, last]
+        # topic -> correlation id -> first arrival: every event a purchase causes shares its id.
+        self.by_correlation: dict[str, dict[bytes, float]] = {t: {} for t in PIPELINE}
 
     def on_record(self, r: ConsumerRecord, now: float) -> None:
         headers = dict(r.headers)
         if headers.get("kaskade-tenant-id") != self.tenant:
             return
+        seen = self.per_topic.setdefault(r.topic, [0, now, now])
+        seen[0] += 1
+        seen[2] = now
+        self.by_correlation[r.topic].setdefault(headers.get("kaskade-correlation-id", b""), now)
+        if r.topic != topics.REWARDS.name:
+            return
         kind = headers.get("kaskade-event-type")
         if kind == b"RewardGranted":
-            self.granted += 1
-            self.last = now
-            self.arrivals.append((orjson.loads(r.value)["payload"]["conversion_id"], now))
+            conversion_id = orjson.loads(r.value)["payload"]["conversion_id"]
+            if conversion_id in self.arrivals:
+                self.duplicates += 1  # e.g. a relay republishing after a crash: counted once
+                return
+            self.arrivals[conversion_id] = self.last = now
         elif kind == b"RewardDeclined":
             self.declined += 1
+
+    @property
+    def granted(self) -> int:
+        return len(self.arrivals)
 
     def check(self) -> None:
         if self.declined:
@@ -62,8 +83,7 @@ async def _await_rewards(cfg: BenchConfig, tap: Tap, rewards: Rewards, n: int, t
     try:
         await tap.wait(lambda: rewards.granted + rewards.declined >= n, timeout, f"{n} RewardGranted")
     except TimeoutError as exc:
-        raise TimeoutError(f"{exc}: only {rewards.granted} arrived (see {cfg.bootstrap} group lag and "
-                           f".local/bench-logs/kaskade/*.log)") from None
+        raise TimeoutError(f"{exc}: only {rewards.granted} arrived; see the services' logs in {LOG_DIR}") from None
     rewards.check()
 
 
@@ -72,7 +92,7 @@ async def run_throughput(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str, 
     n = cfg.purchases
     batch = [rec for _, rec in _purchases(tenant, codes, n)]  # built before the clock starts
     rewards = Rewards(tenant)
-    tap = Tap(cfg.bootstrap, [topics.REWARDS.name], rewards.on_record)
+    tap = Tap(cfg.bootstrap, PIPELINE, rewards.on_record)
     await tap.start()
     meter = CpuMeter(pids).start()
     try:
@@ -86,9 +106,24 @@ async def run_throughput(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str, 
     finally:
         await tap.stop()
     seconds = rewards.last - t0
+    notified_s = await _notifications_caught_up(cfg, t0)
     return {"purchases": n, "seconds": round(seconds, 3), "per_s": round(n / seconds, 1),
-            "send_s": round(sent_s, 3), "first_reward_s": round(min(t for _, t in rewards.arrivals) - t0, 3),
-            "cpu_cores": cpu}
+            "send_s": round(sent_s, 3), "duplicates": rewards.duplicates, "notifications_stored_s": notified_s,
+            "cpu_cores": cpu,
+            # Per topic: how many of this run's events, and when the first and the last arrived.
+            "hops": {topic: {"events": int(c), "first_s": round(first - t0, 3), "last_s": round(last - t0, 3)}
+                     for topic in PIPELINE if topic in rewards.per_topic
+                     for c, first, last in [rewards.per_topic[topic]]}}
+
+
+async def _notifications_caught_up(cfg: BenchConfig, t0: float, timeout: float = 30.0) -> float | None:
+    """When notification had committed everything on kaskade.rewards.v1 (s after t0), or None."""
+    deadline = time.monotonic() + timeout
+    while await group_lag(cfg.bootstrap, "notification", [topics.REWARDS.name]) > 0:
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(0.05)
+    return round(time.monotonic() - t0, 3)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -102,7 +137,7 @@ async def run_latency(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str, cod
     batch = _purchases(tenant, codes, n)
     sent_at: dict[str, float] = {}
     rewards = Rewards(tenant)
-    tap = Tap(cfg.bootstrap, [topics.REWARDS.name], rewards.on_record)
+    tap = Tap(cfg.bootstrap, PIPELINE[1:], rewards.on_record)
     await tap.start()
     meter = CpuMeter(pids).start()
     try:
@@ -110,7 +145,8 @@ async def run_latency(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str, cod
         while i < n:
             due = min(n, int((time.monotonic() - t0) * rate) + 1)
             for cid, rec in batch[i:due]:
-                sent_at[cid] = time.monotonic()
+                sent_at[cid] = rewards.by_correlation[PIPELINE[0]][dict(rec.headers)["kaskade-correlation-id"]] = \
+                    time.monotonic()
                 futures.append(await prod.send(rec.topic, rec.value, key=rec.key, headers=rec.headers))
             i = due
             await asyncio.sleep(0.002)
@@ -122,9 +158,24 @@ async def run_latency(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str, cod
             cpu = meter.stop()
     finally:
         await tap.stop()
-    lat = sorted((now - sent_at[cid]) * 1000 for cid, now in rewards.arrivals if cid in sent_at)
+    lat = sorted((now - sent_at[cid]) * 1000 for cid, now in rewards.arrivals.items() if cid in sent_at)
     if len(lat) < n:
         raise RuntimeError(f"matched only {len(lat)} of {n} RewardGranted to the purchases sent")
     return {"purchases": n, "offered_per_s": round(n / offered_s, 1), "cpu_cores": cpu,
-            **{f"p{int(q * 100)}_ms": round(percentile(lat, q), 1) for q in (0.5, 0.95, 0.99)},
-            "max_ms": round(lat[-1], 1)}
+            **_percentiles(lat), "per_hop": _per_hop(rewards.by_correlation)}
+
+
+def _percentiles(ms: list[float]) -> dict[str, float]:
+    return {**{f"p{int(q * 100)}_ms": round(percentile(ms, q), 1) for q in (0.5, 0.95, 0.99)},
+            "max_ms": round(ms[-1], 1)}
+
+
+def _per_hop(arrivals: dict[str, dict[bytes, float]]) -> dict[str, dict[str, float]]:
+    """Latency added by each service: from its input event's arrival to its output event's, as the
+    benchmark saw them on the topics (so each hop includes one Kafka delivery)."""
+    hops = {}
+    for (src, into), (dst, out) in zip(list(arrivals.items()), list(arrivals.items())[1:]):
+        ms = sorted((out[c] - into[c]) * 1000 for c in out.keys() & into.keys())
+        if ms:
+            hops[f"{src} -> {dst}"] = _percentiles(ms)
+    return hops

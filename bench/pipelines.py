@@ -11,6 +11,7 @@ import secrets
 import sys
 import time
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,17 +25,18 @@ from bench.messages import HOP_MODELS, first_hop_inputs, hop_records
 HOPS = len(HOP_MODELS)
 
 
-async def _spawn(mode: str, hop: int, prefix: str, tenant: str) -> tuple[asyncio.subprocess.Process, Any]:
+async def _spawn(mode: str, hop: int, prefix: str, tenant: str) -> tuple[asyncio.subprocess.Process, Path]:
     ready = LOG_DIR / f"{mode}-stage{hop}.ready"
     ready.unlink(missing_ok=True)
-    with (LOG_DIR / f"{mode}-stage{hop}.log").open("ab") as log:
+    with (LOG_DIR / f"{mode}-stage{hop}.log").open("wb") as log:  # this run's only
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.stage", mode, str(hop), prefix, tenant, str(ready),
             cwd=ROOT, stdout=log, stderr=asyncio.subprocess.STDOUT)
     return proc, ready
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
+async def _stop(proc: asyncio.subprocess.Process, ready: Path) -> None:
+    ready.unlink(missing_ok=True)
     if proc.returncode is not None:
         return
     proc.terminate()
@@ -45,7 +47,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-async def _wait_ready(stages: list[tuple[asyncio.subprocess.Process, Any]], mode: str, timeout: float) -> None:
+async def _wait_ready(stages: list[tuple[asyncio.subprocess.Process, Path]], mode: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not all(ready.exists() for _, ready in stages):
         for hop, (proc, _) in enumerate(stages, 1):
@@ -103,13 +105,13 @@ async def run_pipeline(cfg: BenchConfig, mode: str) -> dict[str, Any]:
         arrived, last = arrived + 1, now
         first = first or now
 
-    stages: list[tuple[asyncio.subprocess.Process, Any]] = []
+    stages: list[tuple[asyncio.subprocess.Process, Path]] = []
     await create_topics(cfg.bootstrap, topics)
     async with AsyncExitStack() as cleanup:
         cleanup.push_async_callback(delete_topics, cfg.bootstrap, topics)
         for hop in range(1, HOPS + 1):
             stages.append(await _spawn(mode, hop, prefix, tenant))
-            cleanup.push_async_callback(_stop, stages[-1][0])
+            cleanup.push_async_callback(_stop, *stages[-1])
         await _wait_ready(stages, mode, cfg.startup_timeout_s)
         tap = Tap(cfg.bootstrap, [topics[-1]], on_record)
         await tap.start()

@@ -50,12 +50,15 @@ def render(results: dict[str, Any], summary: dict[str, Any]) -> str:
          f"{c.get('messages', '-')} msgs in {c.get('seconds', '-')} s" if c else ""),
         ("kaskade", "sustained purchases -> RewardGranted", _num(summary["kaskade_per_s"], " /s"),
          f"{thr.get('purchases', '-')} purchases in {thr.get('seconds', '-')} s" if thr else ""),
+        ("kaskade", "  ... all notifications stored", _num(thr.get("notifications_stored_s"), " s"),
+         "after the first send (notification caught up on kaskade.rewards.v1)" if thr else ""),
         ("kaskade", f"latency at {lat.get('offered_per_s', '-')}/s offered",
          f"p50 {_num(lat.get('p50_ms'))} ms" if lat else "-",
          f"p95 {_num(lat.get('p95_ms'))} / p99 {_num(lat.get('p99_ms'))} / max {_num(lat.get('max_ms'))} ms"
          if lat else ""),
         ("naive", "FastStream per message + tx + await", _num(summary["naive_per_s"], " msg/s"),
-         f"{n.get('messages', '-')} msgs in {n.get('seconds', '-')} s" if n else ""),
+         f"{n.get('messages', '-')} msgs in {n.get('seconds', '-')} s; rows stored per hop "
+         f"{'/'.join(str(r) for r in n.get('rows_per_hop', []))}" if n else ""),
     ]
     out = [f"{'phase':<9} {'what':<38} {'figure':>14}   detail", "-" * 100]
     out += [f"{a:<9} {b:<38} {v:>14}   {d}" for a, b, v, d in rows]
@@ -67,6 +70,14 @@ def render(results: dict[str, Any], summary: dict[str, Any]) -> str:
                        ("kaskade b2", lat.get("cpu_cores")), ("naive", n.get("cpu_cores"))):
         if cpu:
             out.append(f"  {label:<11} " + "  ".join(f"{g} {v:.2f}" for g, v in cpu.items()))
+    if thr.get("hops"):
+        out += ["", "Kaskade b1, when this run's events reached each topic (s after the first send; first .. last):"]
+        out += [f"  {topic:<26} {h['events']:>7} events  {h['first_s']:>7.2f} .. {h['last_s']:.2f}"
+                for topic, h in thr["hops"].items()]
+    if lat.get("per_hop"):
+        out += ["", "Kaskade b2, latency added per hop (ms, between arrivals of one purchase's events):"]
+        out += [f"  {hop:<52} p50 {h['p50_ms']:>6.1f}  p99 {h['p99_ms']:>7.1f}  max {h['max_ms']:>7.1f}"
+                for hop, h in lat["per_hop"].items()]
     for phase, error in (results.get("errors") or {}).items():
         out.append(f"\nFAILED {phase}: {error}")
     for warning in results.get("warnings") or []:

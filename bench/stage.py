@@ -52,7 +52,10 @@ async def run_ceiling(bootstrap: str, hop: int, prefix: str, tenant: str, ready:
     prod = producer(bootstrap)
     await consumer.start()
     await prod.start()
-    forwarded = n = 0
+    # Keys spread over partitions as Kaskade's do: by customer (hop 2), one per campaign (hop 3),
+    # by recipient (hop 4, 200 referrers).
+    recipients = [f"{tenant}:referrer-{i:04d}".encode() for i in range(200)]
+    forwarded = 0
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=20, max_records=MAX_RECORDS)
@@ -60,12 +63,10 @@ async def run_ceiling(bootstrap: str, hop: int, prefix: str, tenant: str, ready:
                 futures = []
                 for records in batches.values():
                     for r in records:
-                        # Keys as Kaskade's: by customer, then one per campaign, then by recipient.
-                        key = r.key if hop == 1 else out.key if hop == 2 else f"{tenant}:referrer-{n % 200:04d}".encode()
-                        n += 1
+                        key = r.key if hop == 1 else out.key if hop == 2 else recipients[forwarded % 200]
                         futures.append(await prod.send(out.topic, out.value, key=key, headers=out.headers))
+                        forwarded += 1
                 await asyncio.gather(*futures)
-                forwarded += len(futures)
             if batches:
                 await consumer.commit()
     finally:

@@ -9,6 +9,7 @@
 : "${KASKADE_REWARD_DATABASE_URL:=postgresql://reward:reward@127.0.0.1:5432/kaskade}"
 : "${KASKADE_NOTIFICATION_DATABASE_URL:=postgresql://notification:notification@127.0.0.1:5432/kaskade}"
 : "${KASKADE_ADMIN_DATABASE_URL:=postgresql://kaskade_admin:kaskade_admin@127.0.0.1:5432/kaskade}"
+: "${KASKADE_SHARE_INGEST_OPERATOR_TOKEN:=dev-operator-token}"  # the operator API; local development only
 : "${KASKADE_BENCH_DATABASE_URL:=postgresql://kaskade_bench:kaskade_bench@127.0.0.1:5432/kaskade}"
 
 export KASKADE_KAFKA_BOOTSTRAP_SERVERS \
@@ -17,4 +18,5 @@ export KASKADE_KAFKA_BOOTSTRAP_SERVERS \
   KASKADE_REWARD_DATABASE_URL \
   KASKADE_NOTIFICATION_DATABASE_URL \
   KASKADE_ADMIN_DATABASE_URL \
-  KASKADE_BENCH_DATABASE_URL
+  KASKADE_BENCH_DATABASE_URL \
+  KASKADE_SHARE_INGEST_OPERATOR_TOKEN

@@ -83,6 +83,44 @@ class RecordConversion(_ConversionFields):
     topic: ClassVar[str] = topics.INTAKE.name
 
 
+class RefundKind(StrEnum):
+    refund = "refund"
+    cancellation = "cancellation"
+
+
+class _ClickFields(Payload):
+    click_id: uuid.UUID = Field(description="The backend's id for this click; idempotent per tenant.")
+    referral_code: ReferralCode
+    visitor_id: str = Field(min_length=1, max_length=64, description="First-party cookie id of the visitor.")
+    user_agent: str = Field(default="", max_length=512)
+    referer: str = Field(default="", max_length=2048)
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.referral_code}"
+
+
+class _RefundFields(Payload):
+    refund_id: uuid.UUID = Field(description="The backend's id for this refund; idempotent per tenant.")
+    conversion_id: uuid.UUID = Field(description="The conversion being refunded or cancelled.")
+    kind: RefundKind = RefundKind.refund
+    amount_minor: MinorUnits = Field(description="Refunded amount; at most what is left of the conversion.")
+
+
+@register
+class RecordClick(_ClickFields):
+    """Intake command: a backend that tracks clicks itself reports one."""
+    event_type: ClassVar[str] = "RecordClick"
+    topic: ClassVar[str] = topics.INTAKE.name
+    ip: str = Field(default="", max_length=64, description="Visitor IP; only a keyed hash of it is kept.")
+
+
+@register
+class RecordRefund(_RefundFields):
+    """Intake command: a conversion was refunded or cancelled, fully or in part."""
+    event_type: ClassVar[str] = "RecordRefund"
+    topic: ClassVar[str] = topics.INTAKE.name
+
+
 @register
 class ShareRecorded(_ShareFields):
     """A customer shared a referral link; carries the code and URL Kaskade issued."""
@@ -115,6 +153,21 @@ class ConversionRecorded(_ConversionFields):
     """A signup or purchase was recorded by share-ingest."""
     event_type: ClassVar[str] = "ConversionRecorded"
     topic: ClassVar[str] = topics.CONVERSIONS.name
+
+
+@register
+class RefundRecorded(_RefundFields):
+    """A conversion was refunded or cancelled; on the conversions topic, after the conversion."""
+    event_type: ClassVar[str] = "RefundRecorded"
+    topic: ClassVar[str] = topics.CONVERSIONS.name
+    campaign_id: CampaignId
+    customer_id: CustomerId
+    currency: Currency
+    refunded_total_minor: MinorUnits = Field(description="All refunds of the conversion so far, this one included.")
+    full: bool = Field(description="True once nothing of the conversion's amount is left.")
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.customer_id}"
 
 
 class AttributionPath(StrEnum):
@@ -235,7 +288,8 @@ class RewardDeclined(Payload):
         return f"{tenant_id}:{self.recipient_id}"
 
 
-PUBLIC_EVENTS: tuple[type[Payload], ...] = (ShareRecorded, LinkClicked, ConversionRecorded, ConversionAttributed,
+PUBLIC_EVENTS: tuple[type[Payload], ...] = (ShareRecorded, LinkClicked, ConversionRecorded, RefundRecorded,
+                                            ConversionAttributed,
                                             ConversionUnattributed, AttributionRejected, RewardGranted,
                                             RewardDeclined)
-INTAKE_COMMANDS: tuple[type[Payload], ...] = (RecordShare, RecordConversion)
+INTAKE_COMMANDS: tuple[type[Payload], ...] = (RecordShare, RecordClick, RecordConversion, RecordRefund)

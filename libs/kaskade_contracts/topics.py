@@ -20,11 +20,12 @@ class Topic:
 
 
 INTAKE = Topic("kaskade.intake.v1", "product backends",
-               "Commands from product backends that publish directly: RecordShare, RecordConversion.")
+               "Commands from product backends that publish directly: RecordShare, RecordClick, "
+               "RecordConversion, RecordRefund.")
 SHARES = Topic("kaskade.shares.v1", "share-ingest", "ShareRecorded: a customer shared a referral link.")
 CLICKS = Topic("kaskade.clicks.v1", "share-ingest", "LinkClicked: a person followed a referral link.")
 CONVERSIONS = Topic("kaskade.conversions.v1", "share-ingest",
-                    "ConversionRecorded: a signup or purchase reported by a product backend.")
+                    "ConversionRecorded / RefundRecorded: signups, purchases and their refunds.")
 ATTRIBUTIONS = Topic("kaskade.attributions.v1", "attribution",
                      "ConversionAttributed / ConversionUnattributed / AttributionRejected.")
 REWARDS = Topic("kaskade.rewards.v1", "reward",

@@ -20,7 +20,7 @@ import httpx
 
 from kaskade_contracts import topics
 from kaskade_devtools.stack import ROOT, Stack
-from kaskade_devtools.testing import TopicWatcher, for_tenant
+from kaskade_devtools.testing import TopicWatcher, for_tenant, register_tenant
 
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 BOT = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
@@ -29,11 +29,11 @@ BOT = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)
 class Backend:
     """What a product backend does: record shares and report purchases."""
 
-    def __init__(self, client: httpx.AsyncClient, tenant: str) -> None:
-        self.client, self.tenant, self.codes = client, tenant, {}
+    def __init__(self, client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+        self.client, self.auth, self.codes = client, auth, {}
 
     async def share(self, customer: str, channel: str) -> str:
-        r = await self.client.post("/v1/shares", headers={"X-Kaskade-Tenant": self.tenant},
+        r = await self.client.post("/v1/shares", headers=self.auth,
                                    json={"sharer_id": customer, "channel": channel})
         r.raise_for_status()
         self.codes[customer] = r.json()["referral_code"]
@@ -56,7 +56,7 @@ class Backend:
             body["referral_code"] = code
         if click_id:
             body["click_id"] = click_id
-        r = await self.client.post("/v1/conversions", headers={"X-Kaskade-Tenant": self.tenant}, json=body)
+        r = await self.client.post("/v1/conversions", headers=self.auth, json=body)
         r.raise_for_status()
         via = "click" if click_id else ("code " + code if code else "no link")
         print(f"  purchase  {customer:<6} {amount_minor / 100:>7.2f} EUR via {via}")
@@ -67,7 +67,8 @@ async def scenario(stack: Stack, bootstrap: str) -> int:
     print(f"\nTenant {tenant}: pushing the scenario through share-ingest at {stack.base_url}\n")
     async with httpx.AsyncClient(base_url=stack.base_url) as client, \
             TopicWatcher(bootstrap, (topics.ATTRIBUTIONS.name, topics.REWARDS.name), keep=for_tenant(tenant)) as w:
-        b = Backend(client, tenant)
+        b = Backend(client, await register_tenant(client, tenant))
+        print(f"  operator  registered tenant {tenant} and issued its API key")
         for seeder, channel in (("anna", "whatsapp"), ("ben", "facebook"), ("clara", "linkedin")):
             await b.share(seeder, channel)
         await b.click("anna", BOT)

@@ -108,3 +108,15 @@ def for_tenant(tenant_id: str) -> Callable[[Seen], bool]:
         return headers.get("kaskade-tenant-id") == tenant_id.encode() or (
             s.envelope is not None and s.envelope.tenant_id == tenant_id)
     return keep
+
+
+async def register_tenant(client: Any, tenant_id: str, operator_token: str | None = None) -> dict[str, str]:
+    """Create a tenant through share-ingest's operator API; returns headers that authenticate as it."""
+    import os
+
+    token = operator_token or os.environ["KASKADE_SHARE_INGEST_OPERATOR_TOKEN"]
+    r = await client.post("/admin/v1/tenants", json={"tenant_id": tenant_id, "name": tenant_id},
+                          headers={"Authorization": f"Bearer {token}"})
+    if r.status_code != 201:
+        raise RuntimeError(f"could not register tenant {tenant_id}: {r.status_code} {r.text}")
+    return {"Authorization": f"Bearer {r.json()['api_key']}"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -61,9 +62,13 @@ class Unprocessable(Exception):
     It is not retried: the event is isolated and dead-lettered at once under `reason`.
     """
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str,
+                 rejected: dict[uuid.UUID, tuple[str, str]] | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
+        # When the handler can name the events at fault (event id -> reason, detail), they are
+        # dead-lettered and the rest of the batch is applied again, without bisecting.
+        self.rejected = rejected or {}
 
 
 class ShuttingDown(Exception):
@@ -117,6 +122,13 @@ class BatchConsumer:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max_s)
                     continue
+                if isinstance(exc, Unprocessable) and exc.rejected:
+                    culprits = [d for d in batch if d.envelope.event_id in exc.rejected]
+                    if culprits:
+                        rest = [d for d in batch if d.envelope.event_id not in exc.rejected]
+                        dead = [DeadLetter(d.record, *exc.rejected[d.envelope.event_id], attempt + 1)
+                                for d in culprits]
+                        return dead + (await self._apply_with_retry(rest) if rest else [])
                 if isinstance(exc, Unprocessable) and len(batch) == 1:
                     return [DeadLetter(batch[0].record, exc.reason, exc.detail, attempt + 1)]
                 attempt += 1

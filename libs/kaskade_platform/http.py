@@ -4,6 +4,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
+
 from kaskade_platform import logging as klog
 
 HEADER = b"x-correlation-id"
@@ -41,3 +43,50 @@ class CorrelationIdMiddleware:
 def current_correlation_id() -> uuid.UUID | None:
     cid = klog.correlation_id.get()
     return uuid.UUID(cid) if cid else None
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `max_bytes` with a 413 JSON error, before anything is parsed."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        seen = 0
+        refused = False
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    refused = True
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLarge:
+            await self._refuse(send)
+        except Exception:
+            if not refused:
+                raise
+            await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = orjson.dumps({"error": "payload_too_large", "detail": {"limit_bytes": self.max_bytes}})
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass

@@ -16,7 +16,7 @@ from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import ConversionKind, RecordConversion
 from kaskade_devtools.stack import Stack
-from kaskade_devtools.testing import TopicWatcher, for_tenant, produce
+from kaskade_devtools.testing import TopicWatcher, for_tenant, produce, register_tenant
 
 pytestmark = pytest.mark.e2e
 ASSIGNED = re.compile(r"assigned to partitions: \((.*?)\)\"")
@@ -34,7 +34,7 @@ async def test_a_second_attribution_instance_shares_the_work_without_double_proc
     tenant, n = f"scale-{uuid.uuid4().hex[:8]}", 400
     async with httpx.AsyncClient(base_url=stack.base_url) as client:
         r = await client.post("/v1/shares", json={"sharer_id": "seed", "channel": "sms"},
-                              headers={"X-Kaskade-Tenant": tenant})
+                              headers=await register_tenant(client, tenant))
         code = r.json()["referral_code"]
     purchases = [new_envelope(RecordConversion(
         conversion_id=uuid.uuid4(), customer_id=f"c{i}", kind=ConversionKind.purchase, amount_minor=1000,
@@ -56,7 +56,8 @@ async def test_a_second_attribution_instance_shares_the_work_without_double_proc
     assert len({e.event_id for e in out.events("RewardGranted")}) == n
     first = _conversion_partitions(stack.processes["attribution"].log_path.read_text())
     other = _conversion_partitions(stack.processes[second].log_path.read_text())
-    assert first and other and not first & other and first | other == set(range(6))
+    # Both instances hold partitions, never the same one (other members, e.g. a benchmark's, may hold the rest).
+    assert first and other and not first & other
     conn = await asyncpg.connect(os.environ["KASKADE_ADMIN_DATABASE_URL"])
     try:
         outcomes = await conn.fetchval(

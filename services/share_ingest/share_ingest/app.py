@@ -11,12 +11,16 @@ import uvicorn
 from fastapi import FastAPI
 
 from kaskade_contracts import topics
-from kaskade_contracts.events import RecordConversion, RecordShare
+from kaskade_contracts.events import INTAKE_COMMANDS
 from kaskade_platform import logging as klog
-from kaskade_platform.http import CorrelationIdMiddleware
+from kaskade_platform.http import BodyLimitMiddleware, CorrelationIdMiddleware
 from kaskade_platform.runtime import ServiceRuntime
+from share_ingest.admin import build_admin_router
+from share_ingest.auth import TenantAuth
 from share_ingest.config import Settings
-from share_ingest.handlers import Intake
+from share_ingest.handlers import intake_handler
+from share_ingest.intake import Intake
+from share_ingest.redirect import build_redirect_router
 from share_ingest.routes import build_router, install_error_handlers
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -27,8 +31,8 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     runtime = ServiceRuntime(settings, schema="share_ingest", migrations_dir=MIGRATIONS,
                              topics=(topics.INTAKE, topics.SHARES, topics.CLICKS, topics.CONVERSIONS))
     intake = Intake(settings)
-    runtime.consume([topics.INTAKE], {RecordShare: intake.record_shares,
-                                      RecordConversion: intake.record_conversions})
+    on_commands = intake_handler(intake)
+    runtime.consume([topics.INTAKE], {command: on_commands for command in INTAKE_COMMANDS})
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -37,11 +41,23 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
         await runtime.stop()
 
     app = FastAPI(title="Kaskade share-ingest", version="1",
-                  description="Public intake for product backends: shares, referral links, clicks, conversions.",
+                  description="Public intake for product backends: shares, referral links, clicks, conversions, "
+                              "refunds. Authenticate with `Authorization: Bearer <api key>`.",
                   lifespan=lifespan)
-    app.include_router(build_router(settings, lambda: runtime.pool, runtime.outbox))
+    pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
+    app.include_router(build_router(intake, TenantAuth(settings, pool), pool, runtime.outbox))
+    app.include_router(build_redirect_router(settings, pool, runtime.outbox))
+    app.include_router(build_admin_router(settings, pool))
+
+    @app.get("/healthz", tags=["ops"])
+    async def health() -> dict[str, str]:
+        async with runtime.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        return {"status": "ok"}
+
     install_error_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app, runtime
 
 

@@ -17,3 +17,10 @@ class Settings(ServiceSettings):
     code_secret: SecretStr = Field(default=SecretStr("dev-only-referral-code-secret"),
                                    description="Key for referral codes and IP hashes; set a real one in production.")
     click_dedup_window_s: int = 1800
+    operator_token: SecretStr | None = Field(default=None, description="Bearer token of the operator API "
+                                                                         "(tenants and keys); unset disables it.")
+    key_grace_period_s: int = Field(default=86400, description="How long old keys stay valid after a rotation.")
+    key_cache_s: float = 10.0
+    rate_limit_per_s: float = Field(default=2000.0, description="Requests (batch items) per second per tenant.")
+    rate_limit_burst: float = 4000.0
+    max_body_bytes: int = 2 * 1024 * 1024

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import asyncpg
 
 from kaskade_contracts.envelope import Envelope
-from kaskade_contracts.events import ConversionRecorded, LinkClicked, ShareRecorded
+from kaskade_contracts.events import ConversionRecorded, LinkClicked, RefundRecorded, ShareRecorded
 
 
 async def ensure_default_campaigns(conn: asyncpg.Connection, tenant_ids: Sequence[str], landing_url: str) -> None:
@@ -72,15 +72,120 @@ async def last_click(conn: asyncpg.Connection, tenant_id: str, code: str, visito
            ORDER BY occurred_at DESC LIMIT 1""", tenant_id, code, visitor_id)
 
 
-async def insert_click(conn: asyncpg.Connection, tenant_id: str, click: LinkClicked, occurred_at: datetime) -> None:
+async def create_tenant(conn: asyncpg.Connection, tenant_id: str, name: str, landing_url: str) -> bool:
+    """Register a tenant with its default campaign; False if the id is taken."""
+    created = await conn.fetchval(
+        "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+        tenant_id, name)
+    if created:
+        await ensure_default_campaigns(conn, [tenant_id], landing_url)
+    return bool(created)
+
+
+async def tenant_exists(conn: asyncpg.Connection, tenant_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM tenants WHERE tenant_id = $1", tenant_id))
+
+
+async def insert_api_key(conn: asyncpg.Connection, tenant_id: str, key_id: str, secret_hash: bytes) -> None:
+    await conn.execute("INSERT INTO api_keys (key_id, tenant_id, secret_hash) VALUES ($1, $2, $3)",
+                       key_id, tenant_id, secret_hash)
+
+
+async def expire_api_keys(conn: asyncpg.Connection, tenant_id: str, keep: str, expires_at: datetime) -> None:
+    """Rotation: every other live key of the tenant stays valid until `expires_at`."""
     await conn.execute(
-        """INSERT INTO clicks (tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent, referer, occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        tenant_id, click.click_id, click.referral_code, click.visitor_id, click.ip_hash, click.user_agent,
-        click.referer, occurred_at)
+        """UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, $3), $3)
+           WHERE tenant_id = $1 AND key_id <> $2 AND revoked_at IS NULL""", tenant_id, keep, expires_at)
 
 
-async def share_code(conn: asyncpg.Connection, tenant_id: str, share_id: uuid.UUID) -> asyncpg.Record | None:
+async def revoke_api_key(conn: asyncpg.Connection, tenant_id: str, key_id: str) -> bool:
+    return bool(await conn.fetchval(
+        """UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL
+           RETURNING true""", tenant_id, key_id))
+
+
+async def api_keys(conn: asyncpg.Connection, tenant_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT key_id, created_at, expires_at, revoked_at FROM api_keys WHERE tenant_id = $1
+           ORDER BY created_at""", tenant_id)
+
+
+async def api_key(conn: asyncpg.Connection, key_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT referral_code, campaign_id, sharer_id FROM shares WHERE tenant_id = $1 AND share_id = $2",
-        tenant_id, share_id)
+        "SELECT key_id, tenant_id, secret_hash, expires_at, revoked_at FROM api_keys WHERE key_id = $1", key_id)
+
+
+async def known_tenants(conn: asyncpg.Connection, tenant_ids: Iterable[str]) -> set[str]:
+    rows = await conn.fetch("SELECT tenant_id FROM tenants WHERE tenant_id = ANY($1::text[])", list(set(tenant_ids)))
+    return {r["tenant_id"] for r in rows}
+
+
+async def links(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], asyncpg.Record]:
+    keys = list(keys)
+    rows = await conn.fetch(
+        """SELECT s.tenant_id, s.referral_code, s.campaign_id, s.sharer_id, c.status FROM shares s
+           JOIN campaigns c USING (tenant_id, campaign_id)
+           JOIN unnest($1::text[], $2::text[]) AS k(t, code) ON s.tenant_id = k.t AND s.referral_code = k.code""",
+        [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["referral_code"]): r for r in rows}
+
+
+async def insert_clicks(conn: asyncpg.Connection, clicks: Sequence[Envelope[LinkClicked]]) -> set[tuple[str, uuid.UUID]]:
+    rows = await conn.fetch(
+        """INSERT INTO clicks (tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent, referer, occurred_at)
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                $8::timestamptz[])
+           ON CONFLICT DO NOTHING RETURNING tenant_id, click_id""",
+        [e.tenant_id for e in clicks], [e.payload.click_id for e in clicks], [e.payload.referral_code for e in clicks],
+        [e.payload.visitor_id for e in clicks], [e.payload.ip_hash for e in clicks],
+        [e.payload.user_agent for e in clicks], [e.payload.referer for e in clicks], [e.occurred_at for e in clicks])
+    return {(r["tenant_id"], r["click_id"]) for r in rows}
+
+
+async def shares_by_id(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.UUID]]
+                       ) -> dict[tuple[str, uuid.UUID], asyncpg.Record]:
+    keys = list(keys)
+    rows = await conn.fetch(
+        """SELECT s.* FROM shares s JOIN unnest($1::text[], $2::uuid[]) AS k(t, id)
+           ON s.tenant_id = k.t AND s.share_id = k.id""", [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["share_id"]): r for r in rows}
+
+
+async def conversions_for_refund(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.UUID]]
+                                 ) -> dict[tuple[str, uuid.UUID], asyncpg.Record]:
+    """Conversions with what is refunded so far, locked so concurrent refunds cannot overdraw them."""
+    keys = list(keys)
+    rows = await conn.fetch(
+        """SELECT c.tenant_id, c.conversion_id, c.campaign_id, c.customer_id, c.amount_minor, c.currency,
+                  (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r
+                   WHERE r.tenant_id = c.tenant_id AND r.conversion_id = c.conversion_id) AS refunded
+           FROM conversions c JOIN unnest($1::text[], $2::uuid[]) AS k(t, id)
+             ON c.tenant_id = k.t AND c.conversion_id = k.id
+           ORDER BY c.tenant_id, c.conversion_id FOR UPDATE OF c""", [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["conversion_id"]): r for r in rows}
+
+
+async def existing_refunds(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.UUID]]
+                           ) -> dict[tuple[str, uuid.UUID], asyncpg.Record]:
+    keys = list(keys)
+    rows = await conn.fetch(
+        """SELECT r.tenant_id, r.refund_id, r.conversion_id FROM refunds r JOIN unnest($1::text[], $2::uuid[]) AS k(t, id)
+           ON r.tenant_id = k.t AND r.refund_id = k.id""", [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["refund_id"]): r for r in rows}
+
+
+async def insert_refunds(conn: asyncpg.Connection, refunds: Sequence[Envelope[RefundRecorded]]) -> None:
+    await conn.execute(
+        """INSERT INTO refunds (tenant_id, refund_id, conversion_id, kind, amount_minor, occurred_at)
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[])""",
+        [e.tenant_id for e in refunds], [e.payload.refund_id for e in refunds],
+        [e.payload.conversion_id for e in refunds], [e.payload.kind.value for e in refunds],
+        [e.payload.amount_minor for e in refunds], [e.occurred_at for e in refunds])
+
+
+async def conversion(conn: asyncpg.Connection, tenant_id: str, conversion_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("""SELECT c.*, (SELECT coalesce(sum(amount_minor), 0) FROM refunds r
+                                              WHERE r.tenant_id = c.tenant_id AND r.conversion_id = c.conversion_id)
+                                             AS refunded_minor
+                                  FROM conversions c WHERE tenant_id = $1 AND conversion_id = $2""",
+                               tenant_id, conversion_id)

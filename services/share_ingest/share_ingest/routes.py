@@ -1,5 +1,8 @@
-"""HTTP intake for product backends, and the referral redirect every shared link hits."""
-from __future__ import annotations
+"""The HTTP intake for product backends: shares, clicks, conversions, refunds, and the batch door.
+
+Every route is tenant-scoped by the caller's API key. Errors are JSON bodies naming the field
+or the rule: 4xx for what the caller can fix, 503 when storage is down, never an HTML 500.
+"""
 
 import logging
 import uuid
@@ -7,144 +10,126 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Cookie, Header, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
 
-from kaskade_contracts.envelope import Envelope, TenantId, new_envelope
-from kaskade_contracts.events import RecordConversion, RecordShare, _ConversionFields, _ShareFields
-from kaskade_platform.consumer import Unprocessable
+from kaskade_contracts.envelope import Envelope, new_envelope
+from kaskade_contracts.events import RecordClick, RecordConversion, RecordRefund, RecordShare
 from kaskade_platform.http import current_correlation_id
 from kaskade_platform.outbox import Outbox
 from share_ingest import domain, repo
-from share_ingest.config import Settings
-from share_ingest.handlers import Intake
+from share_ingest.auth import TenantAuth
+from share_ingest.intake import Intake, Outcome
+from share_ingest.models import (BatchItem, BatchRequest, BatchResponse, ClickRequest, ClickResponse, ConversionRequest,
+                                 ConversionResponse, Error, ItemResult, RefundRequest, RefundResponse, ShareRequest,
+                                 ShareResponse)
 
 log = logging.getLogger(__name__)
-VISITOR_COOKIE = "kaskade_vid"
+# The HTTP status of each rejection a single-command call can meet.
+REJECTION_STATUS = {"unknown_campaign": 422, "campaign_not_active": 409, "unknown_referral_code": 422,
+                    "not_a_person": 422, "unknown_conversion": 404, "refund_exceeds_conversion": 409,
+                    "unknown_tenant": 401}
+ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (401, 404, 409, 413, 422, 429, 503)}
+_ITEM = TypeAdapter(BatchItem)
+_COMMAND = {"share": RecordShare, "click": RecordClick, "conversion": RecordConversion, "refund": RecordRefund}
 
 
-class ShareRequest(_ShareFields):
-    """Record a share. `share_id` (or an Idempotency-Key header) makes retries return the same code."""
-    share_id: uuid.UUID | None = None  # type: ignore[assignment]
-    occurred_at: datetime | None = None
-
-
-class ShareResponse(BaseModel):
-    share_id: uuid.UUID
-    referral_code: str
-    referral_url: str
-
-
-class ConversionRequest(_ConversionFields):
-    """Report a signup or purchase; idempotent per tenant and conversion_id."""
-    occurred_at: datetime | None = None
-
-
-class ConversionResponse(BaseModel):
-    conversion_id: uuid.UUID
-    status: str = Field(examples=["accepted", "duplicate"])
-
-
-class Error(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    error: str
-    detail: Any = None
-
-
-Tenant = Annotated[TenantId, Header(alias="X-Kaskade-Tenant", description="Tenant slug of the calling backend.")]
-
-
-def build_router(settings: Settings, pool: Any, outbox: Outbox) -> APIRouter:
+def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) -> APIRouter:
     """`pool` is a zero-argument callable: the pool exists only once the service has started."""
-    intake = Intake(settings)
-    secret = settings.code_secret.get_secret_value().encode()
-    router = APIRouter()
-    errors: dict[int | str, dict[str, Any]] = {422: {"model": Error}, 409: {"model": Error}, 503: {"model": Error}}
+    router = APIRouter(prefix="/v1", responses=ERRORS)
+    Tenant = Annotated[str, Depends(auth.tenant)]
 
-    def _now(value: datetime | None) -> datetime:
-        return (value or datetime.now(timezone.utc)).astimezone(timezone.utc) if value and value.tzinfo else \
-            datetime.now(timezone.utc) if value is None else value.replace(tzinfo=timezone.utc)
+    def envelope(tenant: str, cmd: Any, occurred_at: datetime | None) -> Envelope[Any]:
+        return new_envelope(cmd, tenant_id=tenant, occurred_at=occurred_at or datetime.now(timezone.utc),
+                            correlation_id=current_correlation_id())
 
-    async def _record(command: Envelope[Any], record: Any) -> list[Envelope[Any]]:
-        try:
-            async with pool().acquire() as conn, conn.transaction():
-                facts = await record(conn, [command])
-                await outbox.enqueue(conn, facts)
-        except Unprocessable as exc:
-            raise HTTPException(422 if exc.reason == "unknown_campaign" else 409,
-                                {"error": exc.reason, "detail": exc.detail}) from None
+    async def apply(commands: list[Envelope[Any]]) -> list[Outcome]:
+        async with pool().acquire() as conn, conn.transaction():
+            facts, outcomes = await intake.apply(conn, commands)
+            await outbox.enqueue(conn, facts)
         if facts:
             outbox.notify_committed()
-        return facts
+        return outcomes
 
-    @router.post("/v1/shares", response_model=ShareResponse, status_code=201, responses=errors)
-    async def record_share(body: ShareRequest, tenant: Tenant, response_status: Request,
+    async def apply_one(command: Envelope[Any]) -> Outcome:
+        outcome = (await apply([command]))[0]
+        if outcome.status == "rejected":
+            raise HTTPException(REJECTION_STATUS.get(outcome.error or "", 422),
+                                {"error": outcome.error, "detail": outcome.detail})
+        return outcome
+
+    @router.post("/shares", response_model=ShareResponse, status_code=201)
+    async def record_share(body: ShareRequest, tenant: Tenant,
                            idempotency_key: Annotated[str | None, Header(max_length=128)] = None) -> Any:
         share_id = body.share_id or (domain.share_id_for_idempotency_key(tenant, idempotency_key)
                                      if idempotency_key else uuid.uuid4())
         cmd = RecordShare(**body.model_dump(exclude={"share_id", "occurred_at"}), share_id=share_id)
-        facts = await _record(new_envelope(cmd, tenant_id=tenant, occurred_at=_now(body.occurred_at),
-                                           correlation_id=current_correlation_id()),
-                              intake.record_shares)
-        if facts:
-            p = facts[0].payload
-            return ShareResponse(share_id=p.share_id, referral_code=p.referral_code, referral_url=p.referral_url)
-        async with pool().acquire() as conn:
-            row = await repo.share_code(conn, tenant, share_id)
-        code = row["referral_code"]
-        return JSONResponse(ShareResponse(share_id=share_id, referral_code=code,
-                                          referral_url=domain.referral_url(settings.public_base_url, code))
-                            .model_dump(mode="json"), status_code=200)
+        outcome = await apply_one(envelope(tenant, cmd, body.occurred_at))
+        return JSONResponse(outcome.data, status_code=201 if outcome.status == "accepted" else 200)
 
-    @router.post("/v1/conversions", response_model=ConversionResponse, status_code=202, responses=errors)
+    @router.get("/shares/{share_id}", response_model=ShareResponse)
+    async def get_share(share_id: uuid.UUID, tenant: Tenant) -> ShareResponse:
+        async with pool().acquire() as conn:
+            row = (await repo.shares_by_id(conn, [(tenant, share_id)])).get((tenant, share_id))
+        if row is None:
+            raise HTTPException(404, {"error": "not_found", "detail": f"no share {share_id}"})
+        return ShareResponse(share_id=share_id, referral_code=row["referral_code"],
+                             referral_url=domain.referral_url(intake.base_url, row["referral_code"]))
+
+    @router.post("/clicks", response_model=ClickResponse, status_code=201)
+    async def record_click(body: ClickRequest, tenant: Tenant) -> Any:
+        outcome = await apply_one(envelope(tenant, RecordClick(**body.model_dump(exclude={"occurred_at"})),
+                                           body.occurred_at))
+        return JSONResponse({**outcome.data, "status": outcome.status},
+                            status_code=201 if outcome.status == "accepted" else 200)
+
+    @router.post("/conversions", response_model=ConversionResponse, status_code=202)
     async def record_conversion(body: ConversionRequest, tenant: Tenant) -> ConversionResponse:
         cmd = RecordConversion(**body.model_dump(exclude={"occurred_at"}))
-        facts = await _record(new_envelope(cmd, tenant_id=tenant, occurred_at=_now(body.occurred_at),
-                                           correlation_id=current_correlation_id()),
-                              intake.record_conversions)
-        return ConversionResponse(conversion_id=cmd.conversion_id, status="accepted" if facts else "duplicate")
+        outcome = await apply_one(envelope(tenant, cmd, body.occurred_at))
+        return ConversionResponse(conversion_id=cmd.conversion_id, status=outcome.status)  # type: ignore[arg-type]
 
-    @router.get("/r/{code}", response_class=RedirectResponse, status_code=302,
-                responses={404: {"content": {"text/html": {}}}, 410: {"content": {"text/html": {}}}})
-    async def follow_link(code: str, request: Request,
-                          visitor: Annotated[str | None, Cookie(alias=VISITOR_COOKIE)] = None) -> Any:
+    @router.get("/conversions/{conversion_id}")
+    async def get_conversion(conversion_id: uuid.UUID, tenant: Tenant) -> dict[str, Any]:
         async with pool().acquire() as conn:
-            link = await repo.find_link(conn, code) if len(code) <= 32 else None
-            if link is None:
-                return HTMLResponse("<h1>This referral link does not exist.</h1>", status_code=404)
-            if link["status"] != "active":
-                return HTMLResponse("<h1>This referral campaign has ended.</h1>", status_code=410)
-            user_agent = request.headers.get("user-agent", "")
-            if domain.is_bot(user_agent):
-                # Link previews get where the link goes, but are not clicks.
-                return RedirectResponse(domain.landing_url_with_click(link["landing_url"], None, code),
-                                        status_code=302)
-            visitor_id = visitor if visitor and len(visitor) <= 64 else uuid.uuid4().hex
-            now = datetime.now(timezone.utc)
-            last = await repo.last_click(conn, link["tenant_id"], code, visitor_id)
-            if last is not None and domain.is_repeat_click(last["occurred_at"], now, settings.click_dedup_window_s):
-                click_id = last["click_id"]
-            else:
-                click_id = uuid.uuid4()
-                ip = request.client.host if request.client else ""
-                click = domain.link_clicked(click_id, code, link["campaign_id"], link["sharer_id"], visitor_id,
-                                            domain.ip_hash(secret, ip), user_agent,
-                                            request.headers.get("referer", ""))
-                async with conn.transaction():
-                    await repo.insert_click(conn, link["tenant_id"], click, now)
-                    await outbox.enqueue(conn, [new_envelope(click, tenant_id=link["tenant_id"], occurred_at=now,
-                                                             correlation_id=current_correlation_id())])
-                outbox.notify_committed()
-        response = RedirectResponse(domain.landing_url_with_click(link["landing_url"], click_id, code), status_code=302)
-        response.set_cookie(VISITOR_COOKIE, visitor_id, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
-        return response
+            row = await repo.conversion(conn, tenant, conversion_id)
+        if row is None:
+            raise HTTPException(404, {"error": "not_found", "detail": f"no conversion {conversion_id}"})
+        return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items() if k != "tenant_id"}
 
-    @router.get("/healthz")
-    async def health() -> dict[str, str]:
-        async with pool().acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
+    @router.post("/refunds", response_model=RefundResponse, status_code=201)
+    async def record_refund(body: RefundRequest, tenant: Tenant) -> Any:
+        outcome = await apply_one(envelope(tenant, RecordRefund(**body.model_dump(exclude={"occurred_at"})),
+                                           body.occurred_at))
+        return JSONResponse({**outcome.data, "status": outcome.status},
+                            status_code=201 if outcome.status == "accepted" else 200)
+
+    @router.post("/events:batch", response_model=BatchResponse)
+    async def record_batch(body: BatchRequest, tenant: Tenant) -> BatchResponse:
+        auth.limit(tenant, len(body.events) - 1)  # the request itself already paid one
+        results: list[ItemResult | None] = [None] * len(body.events)
+        commands, where = [], []
+        for i, raw in enumerate(body.events):
+            try:
+                item = _ITEM.validate_python(raw)
+            except ValidationError as exc:
+                results[i] = ItemResult(index=i, status="rejected", error="validation_failed",
+                                        detail=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                                                for e in exc.errors()])
+                continue
+            fields = item.model_dump(exclude={"type", "occurred_at"})
+            if item.type == "share" and fields["share_id"] is None:
+                fields["share_id"] = uuid.uuid4()
+            commands.append(envelope(tenant, _COMMAND[item.type](**fields), item.occurred_at))
+            where.append(i)
+        for i, outcome in zip(where, await apply(commands) if commands else []):
+            results[i] = ItemResult(index=i, status=outcome.status, error=outcome.error, detail=outcome.detail,
+                                    **outcome.data)
+        done = [r for r in results if r is not None]
+        return BatchResponse(accepted=sum(r.status == "accepted" for r in done),
+                             duplicates=sum(r.status == "duplicate" for r in done),
+                             rejected=sum(r.status == "rejected" for r in done), results=done)
 
     return router
 
@@ -152,15 +137,16 @@ def build_router(settings: Settings, pool: Any, outbox: Outbox) -> APIRouter:
 def install_error_handlers(app: Any) -> None:
     """Every error a caller can cause is a 4xx JSON body naming the problem; never an HTML 500."""
     from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         return JSONResponse({"error": "validation_failed", "detail": fields}, status_code=422)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail).lower().replace(" ", "_")}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(asyncpg.PostgresConnectionError)

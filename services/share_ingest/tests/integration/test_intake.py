@@ -17,7 +17,7 @@ import pytest
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import Channel, ConversionKind, RecordConversion, RecordShare
-from kaskade_devtools.testing import TopicWatcher, for_tenant, produce
+from kaskade_devtools.testing import TopicWatcher, for_tenant, produce, register_tenant
 from share_ingest.app import build
 from share_ingest.config import Settings
 
@@ -25,11 +25,20 @@ pytestmark = pytest.mark.integration
 BASE_URL = "https://go.kaskade.test"
 LANDING = "https://shop.kaskade.test/welcome?utm=kaskade"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+OPERATOR = "integration-operator-token"
+AUTH: dict[str, dict[str, str]] = {}
+
+
+async def auth(client: httpx.AsyncClient, tenant: str) -> dict[str, str]:
+    """Headers authenticating as `tenant`, registering it through the operator API on first use."""
+    if tenant not in AUTH:
+        AUTH[tenant] = await register_tenant(client, tenant, OPERATOR)
+    return AUTH[tenant]
 
 
 @pytest.fixture(scope="module")
 async def app(infra: Any) -> AsyncIterator[Any]:
-    app, _ = build(Settings(public_base_url=BASE_URL, default_landing_url=LANDING))
+    app, _ = build(Settings(public_base_url=BASE_URL, default_landing_url=LANDING, operator_token=OPERATOR))
     async with app.router.lifespan_context(app):
         yield app
 
@@ -48,8 +57,10 @@ async def admin(infra: Any) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-def tenant() -> str:
-    return f"si-{uuid.uuid4().hex[:10]}"
+async def tenant(client: httpx.AsyncClient) -> str:
+    tenant = f"si-{uuid.uuid4().hex[:10]}"
+    await auth(client, tenant)
+    return tenant
 
 
 def watch(infra: Any, tenant: str, *names: str) -> TopicWatcher:
@@ -59,7 +70,7 @@ def watch(infra: Any, tenant: str, *names: str) -> TopicWatcher:
 async def share(client: httpx.AsyncClient, tenant: str, headers: dict[str, str] | None = None,
                 **body: Any) -> httpx.Response:
     return await client.post("/v1/shares", json={"sharer_id": "anna", "channel": "whatsapp", **body},
-                             headers={"X-Kaskade-Tenant": tenant, **(headers or {})})
+                             headers={**await auth(client, tenant), **(headers or {})})
 
 
 async def count(admin: asyncpg.Pool, table: str, tenant: str) -> int:
@@ -116,7 +127,7 @@ async def test_an_unknown_campaign_is_refused_and_nothing_is_written(client: htt
 async def test_invalid_input_names_the_field_and_writes_nothing(client: httpx.AsyncClient, admin: asyncpg.Pool,
                                                                 tenant: str, path: str, body: dict[str, Any],
                                                                 field: str) -> None:
-    r = await client.post(path, json=body, headers={"X-Kaskade-Tenant": tenant})
+    r = await client.post(path, json=body, headers=await auth(client, tenant))
 
     assert r.status_code == 422
     assert r.json()["error"] == "validation_failed"
@@ -182,7 +193,7 @@ async def test_a_conversion_is_accepted_once(infra: Any, client: httpx.AsyncClie
                 "currency": "EUR", "referral_code": "q8ZbN2xk4T"}
 
     cid, sentinel = str(uuid.uuid4()), str(uuid.uuid4())
-    h = {"X-Kaskade-Tenant": tenant}
+    h = await auth(client, tenant)
     async with watch(infra, tenant, topics.CONVERSIONS.name) as out:
         first = await client.post("/v1/conversions", json=body(cid), headers=h)
         again = await client.post("/v1/conversions", json=body(cid), headers=h)

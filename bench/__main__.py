@@ -1,0 +1,84 @@
+"""`python -m bench`: ceiling, Kaskade and naive in one run; a table on stdout, JSON in .local/bench/.
+
+Exit status 0 when every phase finished (targets missed are reported, not an error), 1 otherwise.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from bench.config import RESULT_PATH, BenchConfig
+from bench.kaskade import run_kaskade
+from bench.pipelines import run_pipeline
+from bench.report import render, summarize
+
+# A backstop over the bounded steps inside each phase: no phase may hang the run.
+PHASE_BUDGET_S = {"ceiling": 120.0, "kaskade": 300.0, "naive": 150.0}
+
+
+def _warnings(results: dict[str, Any]) -> list[str]:
+    k, naive = results.get("kaskade") or {}, results.get("naive") or {}
+    out = []
+    if naive and min(naive.get("rows_per_hop") or [0]) < naive.get("messages", 0):
+        out.append(f"the naive stages stored fewer rows than messages: {naive['rows_per_hop']}")
+    if k.get("foreign_services"):
+        out.append(f"other Kaskade service processes were running ({', '.join(k['foreign_services'])}); "
+                   "they share the consumer groups, so Kaskade's figures may be off")
+    for when, members in (k.get("group_members") or {}).items():
+        crowded = {g: n for g, n in (members or {}).items() if n > 1}
+        if crowded:
+            out.append(f"consumer groups had other members {when} the timed parts ({crowded}): someone else's "
+                       "services or tests shared and rebalanced the work; Kaskade's figures are unreliable")
+    lags = {"before the throughput run": (k.get("referrers") or {}).get("lag_left"),
+            "before the latency run": k.get("lag_after_throughput")}
+    for when, lag in lags.items():
+        if lag and any(lag.values()):
+            out.append(f"consumer groups still had records to catch up on {when}: {lag}")
+    return out
+
+
+async def main() -> int:
+    # `kill` gets the same clean-up as Ctrl-C: every phase stops what it started on the way out.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    cfg = BenchConfig()
+    results: dict[str, Any] = {
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+        "config": {k: v for k, v in cfg.__dict__.items() if "dsn" not in k}, "errors": {}}
+    runners = {"ceiling": lambda _: run_pipeline(cfg, "ceiling"), "kaskade": lambda r: run_kaskade(cfg, r),
+               "naive": lambda _: run_pipeline(cfg, "naive")}
+    t0 = time.monotonic()
+    for phase in cfg.phases:
+        if phase not in runners:
+            results["errors"][phase] = f"unknown phase (known: {', '.join(runners)})"
+            continue
+        print(f"[{time.monotonic() - t0:6.1f}s] {phase} ...", flush=True)
+        try:
+            results[phase] = {}
+            results[phase] = await asyncio.wait_for(runners[phase](results[phase]), PHASE_BUDGET_S[phase])
+        except Exception as exc:  # noqa: BLE001 - a failed phase is reported; the others still run
+            results["errors"][phase] = f"{type(exc).__name__}: {exc}"
+            print(f"         {phase} failed: {results['errors'][phase]}", flush=True)
+    results["total_s"] = round(time.monotonic() - t0, 1)
+    results["warnings"] = _warnings(results)
+    results["summary"] = summarize(results)
+    print(f"[{results['total_s']:6.1f}s] done\n")
+    print(render(results, results["summary"]))
+    RESULT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RESULT_PATH.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"\nfigures written to {RESULT_PATH}")
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(asyncio.run(main()))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ninterrupted: stages, services and bench topics were cleaned up", file=sys.stderr)
+        sys.exit(130)
