@@ -76,8 +76,13 @@ async def scenario(stack: Stack, bootstrap: str) -> int:
         await b.purchase("dora", 5900, click_id=dora_click)
         await b.purchase("emil", 3200, code=b.codes["anna"])
         await b.purchase("felix", 8900, code=b.codes["ben"])
+        # Time passes between generations: each referee buys, is attributed, then shares in turn.
+        await w.wait_for(lambda x: any(e.payload.referee_id == "dora" for e in x.events("ConversionAttributed")),
+                         30, "dora's attribution")
         await b.share("dora", "email")
         await b.purchase("gina", 4500, code=b.codes["dora"])
+        await w.wait_for(lambda x: any(e.payload.referee_id == "gina" for e in x.events("ConversionAttributed")),
+                         30, "gina's attribution")
         await b.share("gina", "x")
         await b.purchase("hanna", 2100, code=b.codes["gina"])
         await b.purchase("anna", 1500, code=b.codes["anna"])

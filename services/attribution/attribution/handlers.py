@@ -37,6 +37,10 @@ class Attribution:
     async def on_conversions(self, conn: asyncpg.Connection,
                              convs: list[Envelope[ConversionRecorded]]) -> list[Envelope[Any]]:
         now = self.clock()
+        # A batch mixes partitions; deciding in the order things happened lets a referrer's own
+        # conversion bind them before their referee's conversion is placed in the cascade.
+        # (Across batches the order can still be inverted; see the note on re-parenting in issue 4.)
+        convs = sorted(convs, key=lambda e: e.occurred_at)
         decided, held = await self._decide(conn, convs)
         await repo.hold(conn, [(e, now) for e in held])
         return await self._record(conn, decided, now)
