@@ -1,7 +1,8 @@
 """Where the CPU went during a phase: CPU seconds per process group, read from /proc.
 
-Groups are the processes a phase started (by pid), plus Kafka (the JVM running kafka.Kafka),
-Postgres (every process named postgres) and this benchmark process itself.
+Groups are the processes a phase started (by pid), the Postgres backends serving each of them
+(pg:<name>, found by client port), the rest of Postgres (other sessions, background writers),
+Kafka (the JVM running kafka.Kafka) and this benchmark process itself.
 """
 from __future__ import annotations
 
@@ -29,21 +30,51 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / TICKS
 
 
-def _infra_pids() -> dict[str, list[int]]:
-    found: dict[str, list[int]] = {"kafka": [], "postgres": []}
+def _cmdlines() -> dict[int, bytes]:
+    out = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    out[int(entry)] = f.read()
+            except OSError:
+                continue
+    return out
+
+
+def _postgres_client_ports(pid: int) -> set[int]:
+    """Local ports of `pid`'s connections to Postgres (5432): a backend's title names its client port."""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
         except OSError:
             continue
+        for row in rows:
+            cols = row.split()
+            if cols[2].endswith(":1538") and f"socket:[{cols[9]}]" in inodes:  # 0x1538 = 5432
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _groups(named: dict[str, int]) -> dict[str, list[int]]:
+    """Pids per group: the named processes, their Postgres backends, the rest of Postgres, Kafka."""
+    groups: dict[str, list[int]] = {name: [pid] for name, pid in named.items()}
+    owner = {port: name for name, pid in named.items() for port in _postgres_client_ports(pid)}
+    groups.update({"kafka": [], "postgres": []})
+    for pid, cmd in _cmdlines().items():
         if b"kafka.Kafka" in cmd:
-            found["kafka"].append(int(entry))
+            groups["kafka"].append(pid)
         elif cmd.startswith(b"postgres") or b"/postgres\x00" in cmd:
-            found["postgres"].append(int(entry))
-    return found
+            port = cmd.rsplit(b"(", 1)[-1].split(b")", 1)[0]
+            name = owner.get(int(port)) if port.isdigit() else None
+            groups.setdefault(f"pg:{name}" if name else "postgres", []).append(pid)
+    return groups
 
 
 def foreign_services(own: set[int], names: tuple[str, ...]) -> list[str]:
@@ -73,8 +104,7 @@ class CpuMeter:
     _machine0: float = 0.0
 
     def start(self) -> "CpuMeter":
-        self._groups = {name: [pid] for name, pid in self.pids.items()}
-        self._groups.update(_infra_pids())
+        self._groups = _groups(self.pids)
         self._groups["bench"] = [os.getpid()]
         self._start = {p: _cpu_seconds(p) for pids in self._groups.values() for p in pids}
         self._machine0 = _machine_busy_seconds()

@@ -15,7 +15,7 @@ import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from bench.config import LOG_DIR, ROOT, BenchConfig
-from bench.cpu import foreign_services
+from bench.cpu import CpuMeter, foreign_services
 from bench.groups import group_members
 from bench.kafka_io import Tap, group_lag, producer, send_all
 from bench.load import run_latency, run_throughput
@@ -23,6 +23,7 @@ from bench.messages import record_share
 from kaskade_contracts import topics
 from kaskade_devtools.stack import SERVICES, Stack
 
+IDLE_S = 2.0
 # What each service's consumer group reads (group id = the service's name).
 GROUP_INPUTS = {
     "share-ingest": (topics.INTAKE.name,),
@@ -120,6 +121,11 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
         result["referrers"] = {"count": len(codes), "seconds": round(time.monotonic() - t, 2),
                                "lag_left": await drain(cfg)}
         members = {"before": await group_members(cfg.bootstrap, list(GROUP_INPUTS))}
+        # What the services burn doing nothing (polling, heartbeats, relay wake-ups): the floor
+        # under the per-purchase cost measured next.
+        idle = CpuMeter(pids).start()
+        await asyncio.sleep(IDLE_S)
+        result["idle_cpu_cores"] = idle.stop()
         result["throughput"] = await run_throughput(cfg, prod, tenant, codes, pids)
         result["lag_after_throughput"] = await drain(cfg)
         result["latency"] = await run_latency(cfg, prod, tenant, codes, pids)

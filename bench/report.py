@@ -38,6 +38,13 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _cpu_order(item: tuple[str, float]) -> int:
+    """Processes first, then their Postgres backends, the rest of Postgres, Kafka, the bench, totals."""
+    name = item[0]
+    order = ["postgres", "kafka", "bench", "total", "other"]
+    return 100 + order.index(name) if name in order else 50 if name.startswith("pg:") else 0
+
+
 def _num(v: float | None, unit: str = "") -> str:
     return "-" if v is None else f"{v:,.1f}{unit}" if v < 100 else f"{v:,.0f}{unit}"
 
@@ -66,10 +73,11 @@ def render(results: dict[str, Any], summary: dict[str, Any]) -> str:
                 f"kaskade / naive = {summary['kaskade_vs_naive'] or '-'}", ""]
     out += [f"  {verdict:<5} {target}" for target, verdict in summary["targets"].items()]
     out += ["", "CPU in cores busy during each timed part (2 cores = machine saturated):"]
-    for label, cpu in (("ceiling", c.get("cpu_cores")), ("kaskade b1", thr.get("cpu_cores")),
+    for label, cpu in (("ceiling", c.get("cpu_cores")), ("kaskade idle", k.get("idle_cpu_cores")),
+                       ("kaskade b1", thr.get("cpu_cores")),
                        ("kaskade b2", lat.get("cpu_cores")), ("naive", n.get("cpu_cores"))):
         if cpu:
-            out.append(f"  {label:<11} " + "  ".join(f"{g} {v:.2f}" for g, v in cpu.items()))
+            out.append(f"  {label:<12} " + "  ".join(f"{g} {v:.2f}" for g, v in sorted(cpu.items(), key=_cpu_order)))
     if thr.get("hops"):
         out += ["", "Kaskade b1, when this run's events reached each topic (s after the first send; first .. last):"]
         out += [f"  {topic:<26} {h['events']:>7} events  {h['first_s']:>7.2f} .. {h['last_s']:.2f}"

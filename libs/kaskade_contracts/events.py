@@ -9,7 +9,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import Payload, register
@@ -234,15 +234,72 @@ class AttributionRejected(Payload):
         return f"{tenant_id}:{self.campaign_id}"
 
 
-class RewardRole(StrEnum):
-    referrer = "referrer"
-    referee = "referee"
-
-
 class RewardKind(StrEnum):
     account_credit = "account_credit"
     discount_code = "discount_code"
     points = "points"
+
+
+class CampaignStatus(StrEnum):
+    active = "active"
+    paused = "paused"
+    ended = "ended"
+
+
+class AttributionModel(StrEnum):
+    last_click = "last_click"
+    first_click = "first_click"
+
+
+class Locale(StrEnum):
+    en = "en"
+    de = "de"
+
+
+class RewardRule(BaseModel):
+    """What one side of a referral earns per referred purchase: a fixed amount or a share of it."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: RewardKind = RewardKind.account_credit
+    amount_minor: MinorUnits = Field(default=0, description="Fixed amount in the campaign currency.")
+    percent_bps: int = Field(default=0, ge=0, le=10_000,
+                             description="Share of the purchase amount in basis points (500 = 5%); "
+                                         "added to amount_minor.")
+
+
+class CampaignTerms(BaseModel):
+    """Everything a tenant defines about a campaign; each service keeps the part it needs."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(default="", max_length=200)
+    landing_url: HttpUrl = Field(description="Where referral links send visitors.",
+                                 examples=["https://shop.example.com/welcome"])
+    attribution_window_days: int = Field(default=30, ge=1, le=365,
+                                         description="How long after a click a conversion still counts.")
+    attribution_model: AttributionModel = AttributionModel.last_click
+    referrer_reward: RewardRule = Field(default_factory=lambda: RewardRule(amount_minor=500))
+    referee_reward: RewardRule = Field(default_factory=RewardRule)
+    currency: Currency = "EUR"
+    budget_minor: MinorUnits = Field(default=100_000_000, description="Total the campaign may pay out.")
+    notify_by_email: bool = True
+    default_locale: Locale = Locale.en
+
+
+@register
+class CampaignDefined(Payload):
+    """The latest definition of a campaign. Compacted topic: later versions win."""
+    event_type: ClassVar[str] = "CampaignDefined"
+    topic: ClassVar[str] = topics.CAMPAIGNS.name
+    campaign_id: CampaignId
+    version: int = Field(ge=1, description="Grows with every change; consumers ignore older versions.")
+    status: CampaignStatus
+    terms: CampaignTerms
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.campaign_id}"
+
+
+class RewardRole(StrEnum):
+    referrer = "referrer"
+    referee = "referee"
 
 
 @register
@@ -288,7 +345,7 @@ class RewardDeclined(Payload):
         return f"{tenant_id}:{self.recipient_id}"
 
 
-PUBLIC_EVENTS: tuple[type[Payload], ...] = (ShareRecorded, LinkClicked, ConversionRecorded, RefundRecorded,
+PUBLIC_EVENTS: tuple[type[Payload], ...] = (CampaignDefined, ShareRecorded, LinkClicked, ConversionRecorded, RefundRecorded,
                                             ConversionAttributed,
                                             ConversionUnattributed, AttributionRejected, RewardGranted,
                                             RewardDeclined)

@@ -31,7 +31,11 @@ ATTRIBUTIONS = Topic("kaskade.attributions.v1", "attribution",
 REWARDS = Topic("kaskade.rewards.v1", "reward",
                 "RewardGranted: the public contract downstream systems consume.")
 
-ALL: tuple[Topic, ...] = (INTAKE, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS, REWARDS)
+CAMPAIGNS = Topic("kaskade.campaigns.v1", "share-ingest",
+                  "CampaignDefined: the latest definition of each campaign (compacted: one per campaign).",
+                  config={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
+
+ALL: tuple[Topic, ...] = (INTAKE, CAMPAIGNS, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS, REWARDS)
 # Dead letters are kept long: someone has to look at them before they expire.
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}
 

@@ -60,7 +60,7 @@ def _raw_bodies(message: object) -> object:
 
 
 def subscribe(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics: Iterable[Topic], *,
-              max_records: int, batch_timeout_ms: int) -> None:
+              max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int = 50) -> None:
     """Register a batch subscriber that commits offsets only after the batch's transaction commits."""
 
     async def consume(bodies: list[bytes], message: KafkaMessage) -> None:
@@ -87,6 +87,9 @@ def subscribe(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
+        # A fetch that also covers idle partitions waits this long for them; the 500 ms default
+        # stalls a busy partition (all of a campaign's rewards share one) behind idle ones.
+        fetch_max_wait_ms=fetch_max_wait_ms,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
         decoder=_raw_bodies,

@@ -45,6 +45,8 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff, last_purge = 0.05, time.monotonic()
         while True:
+            # Cleared before reading the outbox: a commit landing while we publish wakes us again.
+            self.outbox.committed.clear()
             try:
                 published = await self.publish_once()
                 backoff = 0.05
@@ -64,7 +66,6 @@ class OutboxRelay:
             if time.monotonic() - last_purge > PURGE_EVERY_S:
                 await self._purge()
                 last_purge = time.monotonic()
-            self.outbox.committed.clear()
             try:
                 await asyncio.wait_for(self.outbox.committed.wait(), self.poll_interval_s)
             except TimeoutError:

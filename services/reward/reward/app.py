@@ -7,7 +7,7 @@ from pathlib import Path
 import uvloop
 
 from kaskade_contracts import topics
-from kaskade_contracts.events import ConversionAttributed
+from kaskade_contracts.events import CampaignDefined, ConversionAttributed
 from kaskade_platform.runtime import ServiceRuntime
 from reward.config import Settings
 from reward.handlers import Rewards
@@ -18,8 +18,12 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, schema="reward", migrations_dir=MIGRATIONS,
-                             topics=(topics.ATTRIBUTIONS, topics.REWARDS))
-    runtime.consume([topics.ATTRIBUTIONS], {ConversionAttributed: Rewards(settings).on_attributed})
+                             topics=(topics.CAMPAIGNS, topics.ATTRIBUTIONS, topics.REWARDS))
+    rewards = Rewards(settings)
+    # One subscription, so a campaign change and the attributions after it are applied by one
+    # loop, never by two concurrent transactions.
+    runtime.consume([topics.CAMPAIGNS, topics.ATTRIBUTIONS], {CampaignDefined: rewards.on_campaigns,
+                                                               ConversionAttributed: rewards.on_attributed})
     return runtime
 
 

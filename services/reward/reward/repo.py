@@ -7,23 +7,39 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from kaskade_contracts.events import RewardKind
-from reward.domain import Candidate, Rule
+from kaskade_contracts.envelope import Envelope
+from kaskade_contracts.events import CampaignDefined, CampaignStatus, CampaignTerms
+from reward.domain import Campaign, Candidate
 
 BudgetKey = tuple[str, str, str]  # tenant, campaign, currency
 
 
-async def rules_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
-                    ) -> dict[tuple[str, str], tuple[Rule, int]]:
-    """Each campaign's rule and its budget (minor units per currency)."""
+async def upsert_campaigns(conn: asyncpg.Connection, facts: Sequence[Envelope[CampaignDefined]]
+                           ) -> list[tuple[str, Campaign]]:
+    """Keep each campaign's newest definition; returns (tenant, campaign) for those that changed."""
+    rows = await conn.fetch(
+        """INSERT INTO campaigns (tenant_id, campaign_id, version, status, terms)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::jsonb[])
+           ON CONFLICT (tenant_id, campaign_id) DO UPDATE
+             SET version = excluded.version, status = excluded.status, terms = excluded.terms
+             WHERE campaigns.version < excluded.version
+           RETURNING tenant_id, campaign_id, status, terms""",
+        [e.tenant_id for e in facts], [e.payload.campaign_id for e in facts], [e.payload.version for e in facts],
+        [e.payload.status.value for e in facts], [e.payload.terms.model_dump(mode="json") for e in facts])
+    return [(r["tenant_id"], _campaign(r)) for r in rows]
+
+
+async def campaigns_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Campaign]:
     keys = list(keys)
     rows = await conn.fetch(
-        """SELECT r.* FROM campaign_rules r JOIN unnest($1::text[], $2::text[]) AS k(t, c)
-           ON r.tenant_id = k.t AND r.campaign_id = k.c""", [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["tenant_id"], r["campaign_id"]): (Rule("referrer-fixed", r["referrer_reward_minor"],
-                                                      RewardKind(r["reward_kind"]), r["status"] == "active"),
-                                                 r["budget_minor"])
-            for r in rows}
+        """SELECT c.tenant_id, c.campaign_id, c.status, c.terms FROM campaigns c
+           JOIN unnest($1::text[], $2::text[]) AS k(t, c) ON c.tenant_id = k.t AND c.campaign_id = k.c""",
+        [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["campaign_id"]): _campaign(r) for r in rows}
+
+
+def _campaign(r: asyncpg.Record) -> Campaign:
+    return Campaign.from_terms(r["campaign_id"], CampaignStatus(r["status"]), CampaignTerms(**r["terms"]))
 
 
 async def existing_rewards(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -34,29 +50,33 @@ async def existing_rewards(conn: asyncpg.Connection, keys: Iterable[tuple[str, s
     return {(r["tenant_id"], r["idempotency_key"]) for r in rows}
 
 
-async def ensure_budgets(conn: asyncpg.Connection, budgets: dict[BudgetKey, int]) -> None:
-    """Open and fund the budget account of each campaign and currency seen for the first time."""
-    keys = sorted(budgets)
-    created = await conn.fetch(
-        """INSERT INTO accounts (tenant_id, kind, owner_id, currency)
-           SELECT t, 'campaign_budget', c, cur FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
-           ON CONFLICT DO NOTHING RETURNING account_id, tenant_id, owner_id, currency""",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
-    if not created:
-        return
-    funding = await conn.fetch(
-        """INSERT INTO accounts (tenant_id, kind, owner_id, currency)
-           SELECT t, 'funding', c, cur FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
-           ON CONFLICT (tenant_id, kind, owner_id, currency) DO UPDATE SET balance = accounts.balance
-           RETURNING account_id, tenant_id, owner_id, currency""",
-        [r["tenant_id"] for r in created], [r["owner_id"] for r in created], [r["currency"] for r in created])
-    funding_ids = {(r["tenant_id"], r["owner_id"], r["currency"]): r["account_id"] for r in funding}
+async def fund_budgets(conn: asyncpg.Connection, targets: dict[BudgetKey, int]) -> None:
+    """Bring each campaign budget to its target: open the accounts on first use, then book the
+    difference between the target and what was funded so far. A cut never takes the budget
+    below zero: what is already granted stays granted."""
+    keys = sorted(targets)
+    cols = [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]]
+    for kind in ("campaign_budget", "funding"):
+        await conn.execute(
+            """INSERT INTO accounts (tenant_id, kind, owner_id, currency)
+               SELECT t, $4, c, cur FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
+               ON CONFLICT DO NOTHING""", *cols, kind)
+    rows = await conn.fetch(
+        """SELECT b.tenant_id, b.owner_id, b.currency, b.account_id AS budget_id, b.balance AS budget_balance,
+                  f.account_id AS funding_id, f.balance AS funding_balance
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
+           JOIN accounts b ON b.tenant_id = k.t AND b.kind = 'campaign_budget' AND b.owner_id = k.c AND b.currency = k.cur
+           JOIN accounts f ON f.tenant_id = k.t AND f.kind = 'funding' AND f.owner_id = k.c AND f.currency = k.cur
+           ORDER BY b.account_id FOR UPDATE OF b, f""", *cols)
     txs, entries = [], []
-    for r in created:
+    for r in rows:
+        target, funded = targets[(r["tenant_id"], r["owner_id"], r["currency"])], -r["funding_balance"]
+        delta = max(target - funded, -r["budget_balance"])
+        if delta == 0:
+            continue
         tx_id = uuid.uuid4()
-        key = (r["tenant_id"], r["owner_id"], r["currency"])
-        txs.append((tx_id, r["tenant_id"], f"fund:{r['owner_id']}:{r['currency']}", "budget_funded"))
-        entries += [(tx_id, funding_ids[key], -budgets[key]), (tx_id, r["account_id"], budgets[key])]
+        txs.append((tx_id, r["tenant_id"], f"fund:{r['owner_id']}:{r['currency']}:{tx_id}", "budget_funded"))
+        entries += [(tx_id, r["funding_id"], -delta), (tx_id, r["budget_id"], delta)]
     await book(conn, txs, entries)
 
 
@@ -109,11 +129,13 @@ async def insert_rewards(conn: asyncpg.Connection, rows: Sequence[tuple[Candidat
                          ) -> None:
     if not rows:
         return
-    await conn.executemany(
+    cols = [(c.reward_id, c.tenant_id, c.idempotency_key, c.attribution.campaign_id, c.attribution.conversion_id,
+             c.rule.rule_id, c.recipient_id, c.role.value, c.rule.kind.value, c.amount_minor, c.currency,
+             c.attribution.generation, status, reason, tx_id) for c, status, reason, tx_id in rows]
+    await conn.execute(
         """INSERT INTO rewards (reward_id, tenant_id, idempotency_key, campaign_id, conversion_id, rule_id,
                                 recipient_id, role, kind, amount_minor, currency, generation, status,
                                 decline_reason, tx_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
-        [(c.reward_id, c.tenant_id, c.idempotency_key, c.attribution.campaign_id, c.attribution.conversion_id,
-          c.rule.rule_id, c.recipient_id, c.role.value, c.rule.kind.value, c.amount_minor, c.attribution.currency,
-          c.attribution.generation, status, reason, tx_id) for c, status, reason, tx_id in rows])
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+                                $8::text[], $9::text[], $10::bigint[], $11::text[], $12::int[], $13::text[],
+                                $14::text[], $15::uuid[])""", *[list(c) for c in zip(*cols)])

@@ -19,7 +19,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from kaskade_contracts.envelope import TenantId
-from share_ingest import repo, tenancy
+from kaskade_contracts.events import CampaignTerms
+from kaskade_platform.outbox import Outbox
+from share_ingest import campaigns, repo, tenancy
 from share_ingest.auth import OperatorAuth
 from share_ingest.config import Settings
 
@@ -46,14 +48,20 @@ class KeyInfo(BaseModel):
 class Tenants:
     """What the operator can do, shared by the HTTP routes and the CLI."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.landing_url, self.grace = settings.default_landing_url, timedelta(seconds=settings.key_grace_period_s)
+    def __init__(self, settings: Settings, outbox: Outbox) -> None:
+        self.outbox, self.grace = outbox, timedelta(seconds=settings.key_grace_period_s)
+        self.default_terms = CampaignTerms(name="Default campaign", landing_url=settings.default_landing_url)
 
     async def create(self, conn: asyncpg.Connection, body: TenantRequest) -> IssuedKey | None:
+        """Register a tenant with its default campaign (published like any other) and a first key."""
         async with conn.transaction():
-            if not await repo.create_tenant(conn, body.tenant_id, body.name, self.landing_url):
+            if not await repo.create_tenant(conn, body.tenant_id, body.name):
                 return None
-            return await self._issue(conn, body.tenant_id, rotate=False)
+            row = await repo.insert_campaign(conn, body.tenant_id, "default", self.default_terms.model_dump(mode="json"))
+            await self.outbox.enqueue(conn, [campaigns.defined(body.tenant_id, row)])
+            issued = await self._issue(conn, body.tenant_id, rotate=False)
+        self.outbox.notify_committed()
+        return issued
 
     async def rotate(self, conn: asyncpg.Connection, tenant_id: str) -> IssuedKey | None:
         async with conn.transaction():
@@ -71,8 +79,8 @@ class Tenants:
         return IssuedKey(tenant_id=tenant_id, key_id=key.key_id, api_key=key.token, previous_keys_expire_at=expires)
 
 
-def build_admin_router(settings: Settings, pool: Callable[[], Any]) -> APIRouter:
-    tenants = Tenants(settings)
+def build_admin_router(settings: Settings, pool: Callable[[], Any], outbox: Outbox) -> APIRouter:
+    tenants = Tenants(settings, outbox)
     router = APIRouter(prefix="/admin/v1", tags=["operator"], dependencies=[Depends(OperatorAuth(settings))])
 
     @router.post("/tenants", status_code=201, response_model=IssuedKey)
@@ -119,7 +127,7 @@ async def _cli(argv: list[str]) -> int:
     settings = Settings()
     conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "share_ingest"})
     try:
-        tenants = Tenants(settings)
+        tenants = Tenants(settings, Outbox())  # the running service's relay publishes what this enqueues
         if args.command == "create-tenant":
             issued = await tenants.create(conn, TenantRequest(tenant_id=args.tenant_id, name=args.name))
         elif args.command == "rotate-key":

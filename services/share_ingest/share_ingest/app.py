@@ -17,6 +17,7 @@ from kaskade_platform.http import BodyLimitMiddleware, CorrelationIdMiddleware
 from kaskade_platform.runtime import ServiceRuntime
 from share_ingest.admin import build_admin_router
 from share_ingest.auth import TenantAuth
+from share_ingest.campaigns import build_campaign_router
 from share_ingest.config import Settings
 from share_ingest.handlers import intake_handler
 from share_ingest.intake import Intake
@@ -29,7 +30,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, schema="share_ingest", migrations_dir=MIGRATIONS,
-                             topics=(topics.INTAKE, topics.SHARES, topics.CLICKS, topics.CONVERSIONS))
+                             topics=(topics.INTAKE, topics.CAMPAIGNS, topics.SHARES, topics.CLICKS,
+                                     topics.CONVERSIONS))
     intake = Intake(settings)
     on_commands = intake_handler(intake)
     runtime.consume([topics.INTAKE], {command: on_commands for command in INTAKE_COMMANDS})
@@ -45,9 +47,11 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
                               "refunds. Authenticate with `Authorization: Bearer <api key>`.",
                   lifespan=lifespan)
     pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
-    app.include_router(build_router(intake, TenantAuth(settings, pool), pool, runtime.outbox))
+    auth = TenantAuth(settings, pool)
+    app.include_router(build_router(intake, auth, pool, runtime.outbox))
+    app.include_router(build_campaign_router(auth, pool, runtime.outbox))
     app.include_router(build_redirect_router(settings, pool, runtime.outbox))
-    app.include_router(build_admin_router(settings, pool))
+    app.include_router(build_admin_router(settings, pool, runtime.outbox))
 
     @app.get("/healthz", tags=["ops"])
     async def health() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -11,11 +12,32 @@ from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import ConversionRecorded, LinkClicked, RefundRecorded, ShareRecorded
 
 
-async def ensure_default_campaigns(conn: asyncpg.Connection, tenant_ids: Sequence[str], landing_url: str) -> None:
-    await conn.execute(
-        """INSERT INTO campaigns (tenant_id, campaign_id, landing_url)
-           SELECT t, 'default', $2 FROM unnest($1::text[]) AS t ON CONFLICT DO NOTHING""",
-        sorted(set(tenant_ids)), landing_url)
+_CAMPAIGN = "campaign_id, version, status, terms, updated_at"
+
+
+async def insert_campaign(conn: asyncpg.Connection, tenant_id: str, campaign_id: str,
+                          terms: dict[str, Any]) -> asyncpg.Record | None:
+    """A new campaign at version 1; None if the id is taken."""
+    return await conn.fetchrow(
+        f"""INSERT INTO campaigns (tenant_id, campaign_id, landing_url, terms) VALUES ($1, $2, $3, $4)
+            ON CONFLICT DO NOTHING RETURNING {_CAMPAIGN}""", tenant_id, campaign_id, terms["landing_url"], terms)
+
+
+async def update_campaign(conn: asyncpg.Connection, tenant_id: str, campaign_id: str, *,
+                          terms: dict[str, Any] | None = None, status: str | None = None) -> asyncpg.Record | None:
+    """The next version with new terms or status; an ended campaign stays ended."""
+    return await conn.fetchrow(
+        f"""UPDATE campaigns SET version = version + 1, updated_at = now(),
+                   terms = coalesce($3, terms), landing_url = coalesce($3 ->> 'landing_url', landing_url),
+                   status = CASE WHEN status = 'ended' THEN status ELSE coalesce($4, status) END
+            WHERE tenant_id = $1 AND campaign_id = $2 RETURNING {_CAMPAIGN}""",
+        tenant_id, campaign_id, terms, status)
+
+
+async def campaigns(conn: asyncpg.Connection, tenant_id: str, campaign_id: str | None = None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {_CAMPAIGN} FROM campaigns WHERE tenant_id = $1 AND ($2::text IS NULL OR campaign_id = $2)
+            ORDER BY campaign_id""", tenant_id, campaign_id)
 
 
 async def campaign_statuses(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -72,14 +94,11 @@ async def last_click(conn: asyncpg.Connection, tenant_id: str, code: str, visito
            ORDER BY occurred_at DESC LIMIT 1""", tenant_id, code, visitor_id)
 
 
-async def create_tenant(conn: asyncpg.Connection, tenant_id: str, name: str, landing_url: str) -> bool:
-    """Register a tenant with its default campaign; False if the id is taken."""
-    created = await conn.fetchval(
+async def create_tenant(conn: asyncpg.Connection, tenant_id: str, name: str) -> bool:
+    """Register a tenant; False if the id is taken."""
+    return bool(await conn.fetchval(
         "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-        tenant_id, name)
-    if created:
-        await ensure_default_campaigns(conn, [tenant_id], landing_url)
-    return bool(created)
+        tenant_id, name))
 
 
 async def tenant_exists(conn: asyncpg.Connection, tenant_id: str) -> bool:
