@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from kaskade_contracts.events import (AttributionPath, AttributionRejected, ConversionAttributed,
@@ -45,16 +46,18 @@ class Decision:
 
 
 def decide(conv: ConversionRecorded, *, referee_binding: Binding | None, link: Link | None,
-           referrer_binding: Binding | None) -> Decision:
+           referrer_binding: Binding | None, outside_window: bool = False, via_click: bool | None = None) -> Decision:
     """Decide one conversion. `link` is what its click or code resolved to (None if not yet known);
-    `referrer_binding` is the binding of that link's sharer, if the sharer was referred themselves."""
+    `referrer_binding` is the binding of that link's sharer, if the sharer was referred themselves;
+    `outside_window` says its only link is a click older than the campaign's attribution window;
+    `via_click` says whether the link was found through the click (default: whether it has one)."""
     if referee_binding is not None:
         # Customer lock: a bound referee's later conversions belong to the same referrer.
         return Decision(Outcome.attributed, _attributed(conv, referee_binding, AttributionPath.bound_customer))
     if conv.click_id is None and conv.referral_code is None:
-        return Decision(Outcome.unattributed, ConversionUnattributed(
-            conversion_id=conv.conversion_id, campaign_id=conv.campaign_id, customer_id=conv.customer_id,
-            reason="no_referral_link"))
+        return _unattributed(conv, "no_referral_link")
+    if outside_window:
+        return _unattributed(conv, "outside_attribution_window")
     if link is None:
         return Decision(Outcome.held)
     referrer = link.sharer_id
@@ -70,8 +73,19 @@ def decide(conv: ConversionRecorded, *, referee_binding: Binding | None, link: L
         conversion_id=conv.conversion_id,
         parent_conversion_id=referrer_binding.conversion_id if referrer_binding else None,
         upline=upline, campaign_id=link.campaign_id)
-    path = AttributionPath.click if conv.click_id is not None else AttributionPath.referral_code
+    if via_click is None:
+        via_click = conv.click_id is not None
+    path = AttributionPath.click if via_click else AttributionPath.referral_code
     return Decision(Outcome.attributed, _attributed(conv, binding, path), new_binding=binding)
+
+
+def outside_window(clicked_at: datetime, converted_at: datetime, window_days: int) -> bool:
+    return converted_at - clicked_at > timedelta(days=window_days)
+
+
+def _unattributed(conv: ConversionRecorded, reason: str) -> Decision:
+    return Decision(Outcome.unattributed, ConversionUnattributed(
+        conversion_id=conv.conversion_id, campaign_id=conv.campaign_id, customer_id=conv.customer_id, reason=reason))
 
 
 def expired(conv: ConversionRecorded) -> ConversionUnattributed:

@@ -11,7 +11,7 @@ import asyncpg
 from attribution import domain, repo
 from attribution.domain import Outcome
 from kaskade_contracts.envelope import Envelope, decode_envelope, new_envelope
-from kaskade_contracts.events import ConversionRecorded, LinkClicked, ShareRecorded
+from kaskade_contracts.events import CampaignDefined, ConversionRecorded, LinkClicked, ShareRecorded
 from kaskade_platform.dedupe import first_of_each_new
 
 
@@ -23,6 +23,11 @@ class Attribution:
     def __init__(self, *, hold_grace_s: float, clock: Callable[[], datetime] = utc_now) -> None:
         self.hold_grace = timedelta(seconds=hold_grace_s)
         self.clock = clock
+
+    async def on_campaigns(self, conn: asyncpg.Connection,
+                           facts: list[Envelope[CampaignDefined]]) -> list[Envelope[Any]]:
+        await repo.upsert_campaigns(conn, facts)
+        return []
 
     async def on_shares(self, conn: asyncpg.Connection, shares: list[Envelope[ShareRecorded]]) -> list[Envelope[Any]]:
         await repo.insert_links(conn, shares)
@@ -70,28 +75,37 @@ class Attribution:
                                  list[Envelope[ConversionRecorded]]]:
         if not convs:
             return [], []
-        click_codes = await repo.codes_for_clicks(
-            conn, {(e.tenant_id, e.payload.click_id) for e in convs if e.payload.click_id})
-
-        def code_of(e: Envelope[ConversionRecorded]) -> str | None:
-            if e.payload.click_id is not None and (e.tenant_id, e.payload.click_id) in click_codes:
-                return click_codes[(e.tenant_id, e.payload.click_id)]
-            return e.payload.referral_code
-
-        codes = {e.event_id: code_of(e) for e in convs}
-        links = await repo.links_for_codes(conn, {(e.tenant_id, codes[e.event_id]) for e in convs
-                                                  if codes[e.event_id]})
+        clicks = await repo.clicks_by_id(conn, {(e.tenant_id, e.payload.click_id) for e in convs if e.payload.click_id})
+        codes: set[tuple[str, str]] = set()
+        for e in convs:
+            if (click := clicks.get((e.tenant_id, e.payload.click_id))) is not None:
+                codes.add((e.tenant_id, click[0]))
+            if e.payload.referral_code:
+                codes.add((e.tenant_id, e.payload.referral_code))
+        links = await repo.links_for_codes(conn, codes)
+        windows = await repo.windows_for(conn, {(t, link.campaign_id) for (t, _), link in links.items()})
         people = {(e.tenant_id, e.payload.customer_id) for e in convs}
         people |= {(t, link.sharer_id) for (t, _), link in links.items()}
         bindings = await repo.bindings_for(conn, people)
 
+        def link_of(e: Envelope[ConversionRecorded]) -> tuple[domain.Link | None, bool, bool]:
+            """The link a conversion came through, whether through its click, and whether its only
+            link is a click too old to count."""
+            code_link = links.get((e.tenant_id, e.payload.referral_code)) if e.payload.referral_code else None
+            click = clicks.get((e.tenant_id, e.payload.click_id)) if e.payload.click_id else None
+            link = links.get((e.tenant_id, click[0])) if click else None
+            if link is None:
+                return code_link, False, False
+            if domain.outside_window(click[1], e.occurred_at, windows.get((e.tenant_id, link.campaign_id), 30)):
+                return code_link, False, code_link is None  # a code typed at checkout has no window
+            return link, True, False
+
         decided: list[tuple[Envelope[ConversionRecorded], domain.Decision]] = []
         held: list[Envelope[ConversionRecorded]] = []
         for e in convs:
-            code = codes[e.event_id]
-            link = links.get((e.tenant_id, code)) if code else None
+            link, via_click, too_old = link_of(e)
             d = domain.decide(e.payload, referee_binding=bindings.get((e.tenant_id, e.payload.customer_id)),
-                              link=link,
+                              link=link, outside_window=too_old, via_click=via_click,
                               referrer_binding=bindings.get((e.tenant_id, link.sharer_id)) if link else None)
             if d.outcome is Outcome.held:
                 held.append(e)

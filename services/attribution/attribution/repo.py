@@ -9,7 +9,7 @@ import asyncpg
 
 from attribution.domain import Binding, Link
 from kaskade_contracts.envelope import Envelope, encode_envelope
-from kaskade_contracts.events import ConversionRecorded, LinkClicked, ShareRecorded
+from kaskade_contracts.events import CampaignDefined, ConversionRecorded, LinkClicked, ShareRecorded
 
 
 async def insert_links(conn: asyncpg.Connection, shares: Sequence[Envelope[ShareRecorded]]) -> None:
@@ -31,14 +31,38 @@ async def insert_clicks(conn: asyncpg.Connection, clicks: Sequence[Envelope[Link
         [e.payload.visitor_id for e in clicks], [e.payload.ip_hash for e in clicks], [e.occurred_at for e in clicks])
 
 
-async def codes_for_clicks(conn: asyncpg.Connection,
-                           keys: Iterable[tuple[str, uuid.UUID]]) -> dict[tuple[str, uuid.UUID], str]:
+async def clicks_by_id(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.UUID]]
+                       ) -> dict[tuple[str, uuid.UUID], tuple[str, datetime]]:
+    """(referral code, clicked at) of each known click."""
     keys = list(keys)
     rows = await conn.fetch(
-        """SELECT c.tenant_id, c.click_id, c.referral_code FROM clicks c
+        """SELECT c.tenant_id, c.click_id, c.referral_code, c.clicked_at FROM clicks c
            JOIN unnest($1::text[], $2::uuid[]) AS k(t, id) ON c.tenant_id = k.t AND c.click_id = k.id""",
         [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["tenant_id"], r["click_id"]): r["referral_code"] for r in rows}
+    return {(r["tenant_id"], r["click_id"]): (r["referral_code"], r["clicked_at"]) for r in rows}
+
+
+async def upsert_campaigns(conn: asyncpg.Connection, facts: Sequence[Envelope[CampaignDefined]]) -> None:
+    """Keep the newest version of each campaign's attribution terms."""
+    await conn.execute(
+        """INSERT INTO campaigns (tenant_id, campaign_id, version, status, window_days, model)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[])
+           ON CONFLICT (tenant_id, campaign_id) DO UPDATE
+             SET version = excluded.version, status = excluded.status, window_days = excluded.window_days,
+                 model = excluded.model
+             WHERE campaigns.version < excluded.version""",
+        [e.tenant_id for e in facts], [e.payload.campaign_id for e in facts], [e.payload.version for e in facts],
+        [e.payload.status.value for e in facts], [e.payload.terms.attribution_window_days for e in facts],
+        [e.payload.terms.attribution_model.value for e in facts])
+
+
+async def windows_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    keys = list(keys)
+    rows = await conn.fetch(
+        """SELECT c.tenant_id, c.campaign_id, c.window_days FROM campaigns c
+           JOIN unnest($1::text[], $2::text[]) AS k(t, c) ON c.tenant_id = k.t AND c.campaign_id = k.c""",
+        [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["campaign_id"]): r["window_days"] for r in rows}
 
 
 async def links_for_codes(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Link]:

@@ -7,18 +7,20 @@ from pathlib import Path
 import uvloop
 
 from kaskade_contracts import topics
-from kaskade_contracts.events import RewardGranted
+from kaskade_contracts.events import CampaignDefined, RewardGranted
 from kaskade_platform.runtime import ServiceRuntime
 from notification.config import Settings
-from notification.handlers import on_reward_granted
+from notification.handlers import on_campaigns, on_reward_granted
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, schema="notification", migrations_dir=MIGRATIONS, topics=(topics.REWARDS,))
-    runtime.consume([topics.REWARDS], {RewardGranted: on_reward_granted})
+    runtime = ServiceRuntime(settings, schema="notification", migrations_dir=MIGRATIONS,
+                             topics=(topics.CAMPAIGNS, topics.REWARDS))
+    runtime.consume([topics.CAMPAIGNS, topics.REWARDS], {CampaignDefined: on_campaigns,
+                                                         RewardGranted: on_reward_granted})
     return runtime
 
 

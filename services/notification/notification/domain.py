@@ -22,10 +22,13 @@ class Notification:
     context: dict[str, Any]
 
 
-def for_reward_granted(tenant_id: str, event_id: uuid.UUID, fact: RewardGranted) -> list[Notification]:
-    """The recipient hears of a granted reward by email; the id is derived, so a replay is the same row."""
+def for_reward_granted(tenant_id: str, event_id: uuid.UUID, fact: RewardGranted,
+                       email: bool = True) -> list[Notification]:
+    """The recipient hears of a granted reward by email, or only in the in-app feed when the
+    campaign sends no email. The id is derived, so a replay is the same row."""
     template = "reward_granted_referrer" if fact.role is RewardRole.referrer else "welcome_discount_referee"
-    nid = uuid.uuid5(NOTIFICATION_NAMESPACE, f"{tenant_id}\x00{event_id}\x00email\x00{fact.recipient_id}")
+    channel = "email" if email else "feed"
+    nid = uuid.uuid5(NOTIFICATION_NAMESPACE, f"{tenant_id}\x00{event_id}\x00{channel}\x00{fact.recipient_id}")
     context = {"amount_minor": fact.amount_minor, "currency": fact.currency, "campaign_id": fact.campaign_id,
                "kind": fact.kind.value, "reward_id": str(fact.reward_id)}
-    return [Notification(nid, tenant_id, fact.recipient_id, "email", template, event_id, fact.reward_id, context)]
+    return [Notification(nid, tenant_id, fact.recipient_id, channel, template, event_id, fact.reward_id, context)]

@@ -1,4 +1,5 @@
-"""notification's subscriber: reward events become pending notifications (sending is separate)."""
+"""notification's subscribers: campaign settings, and reward events that become pending
+notifications (sending them is separate, from the database)."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,10 +7,17 @@ from typing import Any
 import asyncpg
 
 from kaskade_contracts.envelope import Envelope
-from kaskade_contracts.events import RewardGranted
+from kaskade_contracts.events import CampaignDefined, RewardGranted
 from notification import domain, repo
 
 
+async def on_campaigns(conn: asyncpg.Connection, facts: list[Envelope[CampaignDefined]]) -> list[Envelope[Any]]:
+    await repo.upsert_campaigns(conn, facts)
+    return []
+
+
 async def on_reward_granted(conn: asyncpg.Connection, facts: list[Envelope[RewardGranted]]) -> list[Envelope[Any]]:
-    await repo.record(conn, [n for e in facts for n in domain.for_reward_granted(e.tenant_id, e.event_id, e.payload)])
+    email = await repo.email_enabled(conn, {(e.tenant_id, e.payload.campaign_id) for e in facts})
+    await repo.record(conn, [n for e in facts for n in domain.for_reward_granted(
+        e.tenant_id, e.event_id, e.payload, email.get((e.tenant_id, e.payload.campaign_id), True))])
     return []
