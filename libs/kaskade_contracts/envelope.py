@@ -11,15 +11,27 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 TenantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Tenant (product backend) slug.",
                                 examples=["acme-shop"])]
 
 
-class Payload(BaseModel):
-    """Base of every event payload; subclasses name their type, version and topic."""
+class Contract(BaseModel):
+    """Base of every model that crosses a boundary. Postgres text cannot hold NUL, so no string
+    field may carry one: refusing it here turns it into a validation error naming the field."""
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class Payload(Contract):
+    """Base of every event payload; subclasses name their type, version and topic."""
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
     topic: ClassVar[str]

@@ -9,12 +9,12 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import AwareDatetime, Field, HttpUrl
 
 from kaskade_contracts import topics
-from kaskade_contracts.envelope import Payload, register
+from kaskade_contracts.envelope import Contract, Payload, register
 
-CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s]+$",
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s\x00]+$",
                                   description="The tenant's own id for the customer.", examples=["cust-4711"])]
 CampaignId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
                                   description="Campaign id, unique per tenant.", examples=["default"])]
@@ -256,9 +256,8 @@ class Locale(StrEnum):
     de = "de"
 
 
-class RewardRule(BaseModel):
+class RewardRule(Contract):
     """What one side of a referral earns per referred purchase: a fixed amount or a share of it."""
-    model_config = ConfigDict(frozen=True, extra="forbid")
     kind: RewardKind = RewardKind.account_credit
     amount_minor: MinorUnits = Field(default=0, description="Fixed amount in the campaign currency.")
     percent_bps: int = Field(default=0, ge=0, le=10_000,
@@ -266,9 +265,8 @@ class RewardRule(BaseModel):
                                          "added to amount_minor.")
 
 
-class CampaignTerms(BaseModel):
+class CampaignTerms(Contract):
     """Everything a tenant defines about a campaign; each service keeps the part it needs."""
-    model_config = ConfigDict(frozen=True, extra="forbid")
     name: str = Field(default="", max_length=200)
     landing_url: HttpUrl = Field(description="Where referral links send visitors.",
                                  examples=["https://shop.example.com/welcome"])
@@ -295,6 +293,34 @@ class CampaignDefined(Payload):
 
     def partition_key(self, tenant_id: str) -> str:
         return f"{tenant_id}:{self.campaign_id}"
+
+
+@register
+class CustomerProfileUpdated(Payload):
+    """A customer's contact data and preferences. Personal data: only notification consumes it."""
+    event_type: ClassVar[str] = "CustomerProfileUpdated"
+    topic: ClassVar[str] = topics.CUSTOMERS.name
+    customer_id: CustomerId
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    locale: Locale = Locale.en
+    marketing_consent: bool = False
+    segment: str | None = Field(default=None, max_length=64, examples=["students"])
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.customer_id}"
+
+
+@register
+class CustomerErased(Payload):
+    """A customer asked to be forgotten: every service removes their contact data and replaces
+    their id with `replacement_id` (random, the same in every service, so the cascade stays whole)."""
+    event_type: ClassVar[str] = "CustomerErased"
+    topic: ClassVar[str] = topics.ERASURES.name
+    customer_id: CustomerId
+    replacement_id: CustomerId
+
+    def partition_key(self, tenant_id: str) -> str:
+        return f"{tenant_id}:{self.customer_id}"
 
 
 class RewardRole(StrEnum):
@@ -345,7 +371,7 @@ class RewardDeclined(Payload):
         return f"{tenant_id}:{self.recipient_id}"
 
 
-PUBLIC_EVENTS: tuple[type[Payload], ...] = (CampaignDefined, ShareRecorded, LinkClicked, ConversionRecorded, RefundRecorded,
+PUBLIC_EVENTS: tuple[type[Payload], ...] = (CampaignDefined, CustomerProfileUpdated, CustomerErased, ShareRecorded, LinkClicked, ConversionRecorded, RefundRecorded,
                                             ConversionAttributed,
                                             ConversionUnattributed, AttributionRejected, RewardGranted,
                                             RewardDeclined)

@@ -35,7 +35,13 @@ CAMPAIGNS = Topic("kaskade.campaigns.v1", "share-ingest",
                   "CampaignDefined: the latest definition of each campaign (compacted: one per campaign).",
                   config={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
 
-ALL: tuple[Topic, ...] = (INTAKE, CAMPAIGNS, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS, REWARDS)
+CUSTOMERS = Topic("kaskade.customers.v1", "share-ingest",
+                  "CustomerProfileUpdated: contact data (email), for notification only. Compacted; an erased "
+                  "customer's key gets a tombstone.", config={"cleanup.policy": "compact"})
+ERASURES = Topic("kaskade.erasures.v1", "share-ingest",
+                 "CustomerErased: every service removes or anonymises that customer's personal data.")
+
+ALL: tuple[Topic, ...] = (INTAKE, CAMPAIGNS, CUSTOMERS, ERASURES, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS, REWARDS)
 # Dead letters are kept long: someone has to look at them before they expire.
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}
 

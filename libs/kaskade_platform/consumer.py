@@ -79,11 +79,15 @@ class BatchConsumer:
     def __init__(self, *, name: str, group_id: str, broker: "KafkaBroker", outbox: Outbox,
                  pool: Callable[[], asyncpg.Pool], handlers: dict[type[Payload], Handler],
                  max_attempts: int = 5, backoff_initial_s: float = 0.05, backoff_max_s: float = 5.0,
+                 topic_order: Sequence[str] = (),
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.name, self.group_id, self.broker, self.outbox = name, group_id, broker, outbox
         self._pool, self.handlers = pool, handlers
         self.max_attempts, self.backoff_initial_s, self.backoff_max_s = max_attempts, backoff_initial_s, backoff_max_s
         self._sleep = sleep
+        # A batch spans topics in fetch order; applying reference topics (campaigns) before the
+        # topics that refer to them lets a campaign and its first conversions share a batch.
+        self._topic_rank = {t: i for i, t in enumerate(topic_order)}
         self.stopping = False
         self.stats = {"applied": 0, "duplicates": 0, "ignored": 0, "dead_lettered": 0}
 
@@ -92,6 +96,9 @@ class BatchConsumer:
         deliveries: list[Delivery] = []
         dead: list[DeadLetter] = []
         for record in records:
+            if record.value is None and record.key is not None:
+                self.stats["ignored"] += 1  # a tombstone on a compacted topic: nothing to apply
+                continue
             try:
                 envelope = decode_envelope(record.value)
             except EnvelopeError as exc:
@@ -103,6 +110,8 @@ class BatchConsumer:
                 # A valid event this consumer has no use for (a newer type on a shared topic).
                 self.stats["ignored"] += 1
         if deliveries:
+            if self._topic_rank:  # stable: each partition keeps its order
+                deliveries.sort(key=lambda d: self._topic_rank.get(d.record.topic, len(self._topic_rank)))
             dead += await self._apply_with_retry(deliveries)
         if dead:
             await self._dead_letter(dead)

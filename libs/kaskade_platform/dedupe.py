@@ -17,3 +17,13 @@ def first_of_each_new(items: Iterable[T], key: Callable[[T], Hashable], new_keys
             remaining.discard(k)
             kept.append(item)
     return kept
+
+
+def latest_by(items: Iterable[T], key: Callable[[T], Hashable], version: Callable[[T], int]) -> list[T]:
+    """The highest version of each key: one upsert may not touch a row twice."""
+    best: dict[Hashable, T] = {}
+    for item in items:
+        k = key(item)
+        if k not in best or version(item) > version(best[k]):
+            best[k] = item
+    return list(best.values())

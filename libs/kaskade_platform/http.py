@@ -72,13 +72,16 @@ class BodyLimitMiddleware:
                     raise _TooLarge
             return message
 
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if not refused:  # once refused, the app's own answer (a parse error) is replaced by ours
+                await send(message)
+
         try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._refuse(send)
+            await self.app(scope, counting_receive, guarded_send)
         except Exception:
             if not refused:
                 raise
+        if refused:
             await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:

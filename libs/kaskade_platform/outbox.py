@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 
 from kaskade_contracts.envelope import Envelope, encode_envelope
 
@@ -45,6 +46,23 @@ class Outbox:
             [encode_envelope(e) for e in envelopes],
             [kafka_headers(e) for e in envelopes],
         )
+
+    async def enqueue_tombstones(self, conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
+        """Tombstones for (topic, partition key): compaction then drops every earlier value of the key."""
+        if keys:
+            await conn.execute(
+                """INSERT INTO outbox (event_id, event_type, topic, partition_key, body)
+                   SELECT gen_random_uuid(), 'tombstone', t, k, NULL FROM unnest($1::text[], $2::bytea[]) AS x(t, k)""",
+                [t for t, _ in keys], [k.encode() for _, k in keys])
+
+    @staticmethod
+    async def forget(conn: asyncpg.Connection, tenant_id: str, customer_id: str) -> None:
+        """Erasure: drop already published outbox rows that mention the customer (they are kept a
+        while for audit). Unpublished rows stay: the relay must still deliver them, in order."""
+        await conn.execute(
+            """DELETE FROM outbox WHERE published_at IS NOT NULL AND position($1 IN body) > 0
+               AND position($2 IN body) > 0""",
+            orjson.dumps(tenant_id), orjson.dumps(customer_id))
 
     def notify_committed(self) -> None:
         """Call after the transaction that enqueued events has committed."""

@@ -9,7 +9,7 @@ import uvloop
 from attribution.config import Settings
 from attribution.handlers import Attribution
 from kaskade_contracts import topics
-from kaskade_contracts.events import CampaignDefined, ConversionRecorded, LinkClicked, ShareRecorded
+from kaskade_contracts.events import CampaignDefined, ConversionRecorded, CustomerErased, LinkClicked, ShareRecorded
 from kaskade_platform.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -18,13 +18,14 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, schema="attribution", migrations_dir=MIGRATIONS,
-                             topics=(topics.CAMPAIGNS, topics.SHARES, topics.CLICKS, topics.CONVERSIONS,
+                             topics=(topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS, topics.CONVERSIONS,
                                      topics.ATTRIBUTIONS))
     attribution = Attribution(hold_grace_s=settings.hold_grace_s)
     # One subscription, so a share and the conversion it enables are never applied out of order
     # by two concurrent transactions of this instance.
-    runtime.consume([topics.CAMPAIGNS, topics.SHARES, topics.CLICKS, topics.CONVERSIONS], {
+    runtime.consume([topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS, topics.CONVERSIONS], {
         CampaignDefined: attribution.on_campaigns,
+        CustomerErased: attribution.on_erasures,
         ShareRecorded: attribution.on_shares,
         LinkClicked: attribution.on_clicks,
         ConversionRecorded: attribution.on_conversions,

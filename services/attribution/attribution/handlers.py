@@ -11,7 +11,8 @@ import asyncpg
 from attribution import domain, repo
 from attribution.domain import Outcome
 from kaskade_contracts.envelope import Envelope, decode_envelope, new_envelope
-from kaskade_contracts.events import CampaignDefined, ConversionRecorded, LinkClicked, ShareRecorded
+from kaskade_contracts.events import CampaignDefined, ConversionRecorded, CustomerErased, LinkClicked, ShareRecorded
+from kaskade_platform.outbox import Outbox
 from kaskade_platform.dedupe import first_of_each_new
 
 
@@ -27,6 +28,13 @@ class Attribution:
     async def on_campaigns(self, conn: asyncpg.Connection,
                            facts: list[Envelope[CampaignDefined]]) -> list[Envelope[Any]]:
         await repo.upsert_campaigns(conn, facts)
+        return []
+
+    async def on_erasures(self, conn: asyncpg.Connection,
+                          facts: list[Envelope[CustomerErased]]) -> list[Envelope[Any]]:
+        for e in facts:
+            await repo.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id)
+            await Outbox.forget(conn, e.tenant_id, e.payload.customer_id)
         return []
 
     async def on_shares(self, conn: asyncpg.Connection, shares: list[Envelope[ShareRecorded]]) -> list[Envelope[Any]]:

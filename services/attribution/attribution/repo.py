@@ -6,8 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import asyncpg
+import orjson
 
 from attribution.domain import Binding, Link
+from kaskade_platform.dedupe import latest_by
 from kaskade_contracts.envelope import Envelope, encode_envelope
 from kaskade_contracts.events import CampaignDefined, ConversionRecorded, LinkClicked, ShareRecorded
 
@@ -44,6 +46,7 @@ async def clicks_by_id(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.
 
 async def upsert_campaigns(conn: asyncpg.Connection, facts: Sequence[Envelope[CampaignDefined]]) -> None:
     """Keep the newest version of each campaign's attribution terms."""
+    facts = latest_by(facts, lambda e: (e.tenant_id, e.payload.campaign_id), lambda e: e.payload.version)
     await conn.execute(
         """INSERT INTO campaigns (tenant_id, campaign_id, version, status, window_days, model)
            SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[])
@@ -145,3 +148,24 @@ async def take_stale(conn: asyncpg.Connection, held_before: datetime,
                ORDER BY held_at LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING envelope, held_at""", held_before, limit)
     return sorted(((r["envelope"], r["held_at"]) for r in rows), key=lambda r: r[1])
+
+
+async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, replacement_id: str) -> None:
+    """Put the replacement id wherever the customer's id stands; the cascade keeps its shape."""
+    args = (tenant_id, customer_id, replacement_id)
+    await conn.execute("UPDATE referral_links SET sharer_id = $3 WHERE tenant_id = $1 AND sharer_id = $2", *args)
+    await conn.execute(
+        """UPDATE bindings SET
+             referee_id = CASE WHEN referee_id = $2 THEN $3 ELSE referee_id END,
+             referrer_id = CASE WHEN referrer_id = $2 THEN $3 ELSE referrer_id END,
+             root_seeder_id = CASE WHEN root_seeder_id = $2 THEN $3 ELSE root_seeder_id END,
+             upline = array_replace(upline, $2, $3)
+           WHERE tenant_id = $1 AND ($2 IN (referee_id, referrer_id, root_seeder_id) OR $2 = ANY (upline))""", *args)
+    await conn.execute(
+        """UPDATE conversion_outcomes SET
+             customer_id = CASE WHEN customer_id = $2 THEN $3 ELSE customer_id END,
+             referrer_id = CASE WHEN referrer_id = $2 THEN $3 ELSE referrer_id END
+           WHERE tenant_id = $1 AND $2 IN (customer_id, referrer_id)""", *args)
+    # A conversion still waiting for its link is dropped: its customer is gone.
+    await conn.execute("DELETE FROM held_conversions WHERE tenant_id = $1 AND position($2 IN envelope) > 0",
+                       tenant_id, orjson.dumps(customer_id))

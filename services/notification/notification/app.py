@@ -7,10 +7,10 @@ from pathlib import Path
 import uvloop
 
 from kaskade_contracts import topics
-from kaskade_contracts.events import CampaignDefined, RewardGranted
+from kaskade_contracts.events import CampaignDefined, CustomerErased, CustomerProfileUpdated, RewardGranted
 from kaskade_platform.runtime import ServiceRuntime
 from notification.config import Settings
-from notification.handlers import on_campaigns, on_reward_granted
+from notification.handlers import on_campaigns, on_erasures, on_profiles, on_reward_granted
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -18,9 +18,10 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, schema="notification", migrations_dir=MIGRATIONS,
-                             topics=(topics.CAMPAIGNS, topics.REWARDS))
-    runtime.consume([topics.CAMPAIGNS, topics.REWARDS], {CampaignDefined: on_campaigns,
-                                                         RewardGranted: on_reward_granted})
+                             topics=(topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS))
+    runtime.consume([topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
+        CampaignDefined: on_campaigns, CustomerProfileUpdated: on_profiles, CustomerErased: on_erasures,
+        RewardGranted: on_reward_granted})
     return runtime
 
 

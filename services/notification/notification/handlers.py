@@ -7,12 +7,25 @@ from typing import Any
 import asyncpg
 
 from kaskade_contracts.envelope import Envelope
-from kaskade_contracts.events import CampaignDefined, RewardGranted
+from kaskade_contracts.events import CampaignDefined, CustomerErased, CustomerProfileUpdated, RewardGranted
+from kaskade_platform.outbox import Outbox
 from notification import domain, repo
 
 
 async def on_campaigns(conn: asyncpg.Connection, facts: list[Envelope[CampaignDefined]]) -> list[Envelope[Any]]:
     await repo.upsert_campaigns(conn, facts)
+    return []
+
+
+async def on_profiles(conn: asyncpg.Connection, facts: list[Envelope[CustomerProfileUpdated]]) -> list[Envelope[Any]]:
+    await repo.upsert_contacts(conn, facts)
+    return []
+
+
+async def on_erasures(conn: asyncpg.Connection, facts: list[Envelope[CustomerErased]]) -> list[Envelope[Any]]:
+    for e in facts:
+        await repo.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id, e.occurred_at)
+        await Outbox.forget(conn, e.tenant_id, e.payload.customer_id)
     return []
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import uvloop
 
 from kaskade_contracts import topics
-from kaskade_contracts.events import CampaignDefined, ConversionAttributed
+from kaskade_contracts.events import CampaignDefined, ConversionAttributed, CustomerErased
 from kaskade_platform.runtime import ServiceRuntime
 from reward.config import Settings
 from reward.handlers import Rewards
@@ -18,12 +18,13 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, schema="reward", migrations_dir=MIGRATIONS,
-                             topics=(topics.CAMPAIGNS, topics.ATTRIBUTIONS, topics.REWARDS))
+                             topics=(topics.CAMPAIGNS, topics.ERASURES, topics.ATTRIBUTIONS, topics.REWARDS))
     rewards = Rewards(settings)
     # One subscription, so a campaign change and the attributions after it are applied by one
     # loop, never by two concurrent transactions.
-    runtime.consume([topics.CAMPAIGNS, topics.ATTRIBUTIONS], {CampaignDefined: rewards.on_campaigns,
-                                                               ConversionAttributed: rewards.on_attributed})
+    runtime.consume([topics.CAMPAIGNS, topics.ERASURES, topics.ATTRIBUTIONS], {
+        CampaignDefined: rewards.on_campaigns, CustomerErased: rewards.on_erasures,
+        ConversionAttributed: rewards.on_attributed})
     return runtime
 
 

@@ -2,13 +2,16 @@
 become ledger bookings and reward events."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 import asyncpg
 
 from kaskade_contracts.envelope import Envelope, new_envelope
-from kaskade_contracts.events import CampaignDefined, CampaignStatus, CampaignTerms, ConversionAttributed, RewardRule
+from kaskade_contracts.events import (CampaignDefined, CampaignStatus, CampaignTerms, ConversionAttributed,
+                                      CustomerErased, RewardKind, RewardRule)
+from kaskade_platform.outbox import Outbox
 from kaskade_platform.consumer import Unprocessable
 from reward import domain, repo
 from reward.config import Settings
@@ -17,14 +20,24 @@ from reward.config import Settings
 class Rewards:
     def __init__(self, settings: Settings) -> None:
         # Tenants whose default campaign predates campaign definitions are paid by these terms.
-        self.legacy_default = domain.Campaign.from_terms("default", CampaignStatus.active, CampaignTerms(
+        legacy = domain.Campaign.from_terms("default", CampaignStatus.active, CampaignTerms(
             landing_url="https://example.com/", budget_minor=settings.default_budget_minor,
-            referrer_reward=RewardRule(amount_minor=settings.default_referrer_reward_minor)))
+            referrer_reward=RewardRule(amount_minor=settings.default_referrer_reward_minor,
+                                       kind=RewardKind(settings.default_reward_kind))))
+        # Keep the rule id rewards were first booked under, so their idempotency keys still match.
+        self.legacy_default = dataclasses.replace(legacy, referrer=dataclasses.replace(legacy.referrer,
+                                                                                       rule_id="referrer-fixed"))
 
     async def on_campaigns(self, conn: asyncpg.Connection,
                            facts: list[Envelope[CampaignDefined]]) -> list[Envelope[Any]]:
         changed = await repo.upsert_campaigns(conn, facts)
         await repo.fund_budgets(conn, {(t, c.campaign_id, c.currency): c.budget_minor for t, c in changed})
+        return []
+
+    async def on_erasures(self, conn: asyncpg.Connection, facts: list[Envelope[CustomerErased]]) -> list[Envelope[Any]]:
+        for e in facts:
+            await repo.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id)
+            await Outbox.forget(conn, e.tenant_id, e.payload.customer_id)
         return []
 
     async def on_attributed(self, conn: asyncpg.Connection,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
+from kaskade_platform.dedupe import latest_by
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import CampaignDefined, CampaignStatus, CampaignTerms
 from reward.domain import Campaign, Candidate
@@ -17,6 +18,7 @@ BudgetKey = tuple[str, str, str]  # tenant, campaign, currency
 async def upsert_campaigns(conn: asyncpg.Connection, facts: Sequence[Envelope[CampaignDefined]]
                            ) -> list[tuple[str, Campaign]]:
     """Keep each campaign's newest definition; returns (tenant, campaign) for those that changed."""
+    facts = latest_by(facts, lambda e: (e.tenant_id, e.payload.campaign_id), lambda e: e.payload.version)
     rows = await conn.fetch(
         """INSERT INTO campaigns (tenant_id, campaign_id, version, status, terms)
            SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::jsonb[])
@@ -139,3 +141,12 @@ async def insert_rewards(conn: asyncpg.Connection, rows: Sequence[tuple[Candidat
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
                                 $8::text[], $9::text[], $10::bigint[], $11::text[], $12::int[], $13::text[],
                                 $14::text[], $15::uuid[])""", *[list(c) for c in zip(*cols)])
+
+
+async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, replacement_id: str) -> None:
+    """The ledger keeps every amount; only the recipient's id is replaced."""
+    await conn.execute("UPDATE rewards SET recipient_id = $3 WHERE tenant_id = $1 AND recipient_id = $2",
+                       tenant_id, customer_id, replacement_id)
+    await conn.execute(
+        """UPDATE accounts SET owner_id = $3 WHERE tenant_id = $1 AND kind = 'customer_rewards' AND owner_id = $2""",
+        tenant_id, customer_id, replacement_id)

@@ -12,21 +12,23 @@ import asyncio
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from kaskade_contracts.envelope import TenantId
+from kaskade_contracts.envelope import Contract, TenantId
 from kaskade_contracts.events import CampaignTerms
+from kaskade_platform.db import create_pool
 from kaskade_platform.outbox import Outbox
 from share_ingest import campaigns, repo, tenancy
+from share_ingest.models import OPERATOR_ERRORS
 from share_ingest.auth import OperatorAuth
 from share_ingest.config import Settings
 
 
-class TenantRequest(BaseModel):
+class TenantRequest(Contract):
     tenant_id: TenantId
     name: str = Field(min_length=1, max_length=200)
 
@@ -81,7 +83,8 @@ class Tenants:
 
 def build_admin_router(settings: Settings, pool: Callable[[], Any], outbox: Outbox) -> APIRouter:
     tenants = Tenants(settings, outbox)
-    router = APIRouter(prefix="/admin/v1", tags=["operator"], dependencies=[Depends(OperatorAuth(settings))])
+    router = APIRouter(prefix="/admin/v1", tags=["operator"], dependencies=[Depends(OperatorAuth(settings))],
+                       responses=OPERATOR_ERRORS)
 
     @router.post("/tenants", status_code=201, response_model=IssuedKey)
     async def create_tenant(body: TenantRequest) -> IssuedKey:
@@ -105,7 +108,7 @@ def build_admin_router(settings: Settings, pool: Callable[[], Any], outbox: Outb
             return [KeyInfo(**dict(r)) for r in await repo.api_keys(conn, tenant_id)]
 
     @router.delete("/tenants/{tenant_id}/api-keys/{key_id}", status_code=204)
-    async def revoke_key(tenant_id: TenantId, key_id: str) -> None:
+    async def revoke_key(tenant_id: TenantId, key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]) -> None:
         async with pool().acquire() as conn:
             if not await repo.revoke_api_key(conn, tenant_id, key_id):
                 raise HTTPException(404, {"error": "unknown_key", "detail": key_id})
@@ -125,7 +128,8 @@ async def _cli(argv: list[str]) -> int:
     revoke.add_argument("key_id")
     args = parser.parse_args(argv)
     settings = Settings()
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": "share_ingest"})
+    pool = await create_pool(settings.database_url, "share_ingest", min_size=1, max_size=1)
+    conn = await pool.acquire()
     try:
         tenants = Tenants(settings, Outbox())  # the running service's relay publishes what this enqueues
         if args.command == "create-tenant":
@@ -137,7 +141,8 @@ async def _cli(argv: list[str]) -> int:
             print("revoked" if ok else "no such live key", file=sys.stderr if not ok else sys.stdout)
             return 0 if ok else 1
     finally:
-        await conn.close()
+        await pool.release(conn)
+        await pool.close()
     if issued is None:
         print(f"tenant {args.tenant_id!r} {'exists already' if args.command == 'create-tenant' else 'not found'}",
               file=sys.stderr)

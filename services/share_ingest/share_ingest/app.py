@@ -18,6 +18,7 @@ from kaskade_platform.runtime import ServiceRuntime
 from share_ingest.admin import build_admin_router
 from share_ingest.auth import TenantAuth
 from share_ingest.campaigns import build_campaign_router
+from share_ingest.customers import build_customer_router
 from share_ingest.config import Settings
 from share_ingest.handlers import intake_handler
 from share_ingest.intake import Intake
@@ -30,8 +31,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, schema="share_ingest", migrations_dir=MIGRATIONS,
-                             topics=(topics.INTAKE, topics.CAMPAIGNS, topics.SHARES, topics.CLICKS,
-                                     topics.CONVERSIONS))
+                             topics=(topics.INTAKE, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES,
+                                     topics.SHARES, topics.CLICKS, topics.CONVERSIONS))
     intake = Intake(settings)
     on_commands = intake_handler(intake)
     runtime.consume([topics.INTAKE], {command: on_commands for command in INTAKE_COMMANDS})
@@ -50,6 +51,7 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     auth = TenantAuth(settings, pool)
     app.include_router(build_router(intake, auth, pool, runtime.outbox))
     app.include_router(build_campaign_router(auth, pool, runtime.outbox))
+    app.include_router(build_customer_router(auth, pool, runtime.outbox))
     app.include_router(build_redirect_router(settings, pool, runtime.outbox))
     app.include_router(build_admin_router(settings, pool, runtime.outbox))
 

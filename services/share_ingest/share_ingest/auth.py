@@ -41,8 +41,10 @@ class TenantAuth:
         self.limit(tenant, 1)
         return tenant
 
-    def limit(self, tenant: str, cost: float) -> None:
-        wait = self.limiter.take(tenant, cost)
+    def limit(self, tenant: str, cost: float, paid: float = 0.0) -> None:
+        """Spend `cost` more tokens; `paid` is what this request already spent (it counts towards
+        whether the request can ever fit in the burst)."""
+        wait = math.inf if cost + paid > self.limiter.burst else self.limiter.take(tenant, cost)
         if wait:
             retry = "3600" if math.isinf(wait) else str(max(1, math.ceil(wait)))
             raise HTTPException(429, {"error": "rate_limited", "detail": {"limit_per_s": self.limiter.rate,

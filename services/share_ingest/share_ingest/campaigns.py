@@ -15,6 +15,7 @@ from kaskade_contracts.events import CampaignDefined, CampaignId, CampaignStatus
 from kaskade_platform.http import current_correlation_id
 from kaskade_platform.outbox import Outbox
 from share_ingest import repo
+from share_ingest.models import ERRORS
 from share_ingest.auth import TenantAuth
 
 
@@ -43,7 +44,7 @@ def view(row: asyncpg.Record) -> CampaignView:
 
 
 def build_campaign_router(auth: TenantAuth, pool: Any, outbox: Outbox) -> APIRouter:
-    router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+    router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=ERRORS)
     Tenant = Annotated[str, Depends(auth.tenant)]
 
     async def publish(tenant: str, change: Any) -> CampaignView:

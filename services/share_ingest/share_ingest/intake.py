@@ -122,8 +122,9 @@ class Intake:
 
     async def _refunds(self, conn: asyncpg.Connection, todo: list[tuple[int, Envelope[RecordRefund]]],
                        outcomes: list[Outcome | None]) -> list[Envelope[Any]]:
-        seen = await repo.existing_refunds(conn, {(c.tenant_id, c.payload.refund_id) for _, c in todo})
+        # Lock the conversions first: refunds of them committed meanwhile are then visible below.
         convs = await repo.conversions_for_refund(conn, {(c.tenant_id, c.payload.conversion_id) for _, c in todo})
+        seen = await repo.existing_refunds(conn, {(c.tenant_id, c.payload.refund_id) for _, c in todo})
         refunded = {k: r["refunded"] for k, r in convs.items()}
         facts, in_batch = [], set()
         for i, c in todo:

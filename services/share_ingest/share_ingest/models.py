@@ -107,3 +107,12 @@ class RefundResponse(BaseModel):
 class Error(BaseModel):
     error: str = Field(examples=["validation_failed"])
     detail: Any = None
+
+
+# Every error a route can answer, documented once for the OpenAPI document.
+ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (400, 401, 404, 409, 413, 422, 429, 503)}
+OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"model": Error}}
+
+
+def replayed(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "description": "A replay of an earlier request: the same answer."}}

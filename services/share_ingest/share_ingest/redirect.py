@@ -29,7 +29,7 @@ def build_redirect_router(settings: Settings, pool: Any, outbox: Outbox) -> APIR
     async def follow_link(code: str, request: Request,
                           visitor: Annotated[str | None, Cookie(alias=VISITOR_COOKIE)] = None) -> Any:
         async with pool().acquire() as conn:
-            link = await repo.find_link(conn, code) if len(code) <= 32 else None
+            link = await repo.find_link(conn, code) if len(code) <= 32 and "\x00" not in code else None
             if link is None:
                 return HTMLResponse(NOT_FOUND, status_code=404)
             if link["status"] != "active":

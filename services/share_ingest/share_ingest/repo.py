@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from kaskade_contracts.envelope import Envelope
+from kaskade_platform.outbox import Outbox
 from kaskade_contracts.events import ConversionRecorded, LinkClicked, RefundRecorded, ShareRecorded
 
 
@@ -172,15 +173,20 @@ async def shares_by_id(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.
 
 async def conversions_for_refund(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.UUID]]
                                  ) -> dict[tuple[str, uuid.UUID], asyncpg.Record]:
-    """Conversions with what is refunded so far, locked so concurrent refunds cannot overdraw them."""
+    """Conversions with what is refunded so far. The rows are locked first and the sums read
+    after, so a concurrent refund of the same conversion is either waited for or seen."""
     keys = list(keys)
+    args = ([k[0] for k in keys], [k[1] for k in keys])
+    await conn.execute(
+        """SELECT 1 FROM conversions c JOIN unnest($1::text[], $2::uuid[]) AS k(t, id)
+             ON c.tenant_id = k.t AND c.conversion_id = k.id
+           ORDER BY c.tenant_id, c.conversion_id FOR UPDATE OF c""", *args)
     rows = await conn.fetch(
         """SELECT c.tenant_id, c.conversion_id, c.campaign_id, c.customer_id, c.amount_minor, c.currency,
-                  (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r
+                  (SELECT coalesce(sum(r.amount_minor), 0)::bigint FROM refunds r
                    WHERE r.tenant_id = c.tenant_id AND r.conversion_id = c.conversion_id) AS refunded
            FROM conversions c JOIN unnest($1::text[], $2::uuid[]) AS k(t, id)
-             ON c.tenant_id = k.t AND c.conversion_id = k.id
-           ORDER BY c.tenant_id, c.conversion_id FOR UPDATE OF c""", [k[0] for k in keys], [k[1] for k in keys])
+             ON c.tenant_id = k.t AND c.conversion_id = k.id""", *args)
     return {(r["tenant_id"], r["conversion_id"]): r for r in rows}
 
 
@@ -196,15 +202,46 @@ async def existing_refunds(conn: asyncpg.Connection, keys: Iterable[tuple[str, u
 async def insert_refunds(conn: asyncpg.Connection, refunds: Sequence[Envelope[RefundRecorded]]) -> None:
     await conn.execute(
         """INSERT INTO refunds (tenant_id, refund_id, conversion_id, kind, amount_minor, occurred_at)
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[])""",
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[])
+           ON CONFLICT DO NOTHING""",
         [e.tenant_id for e in refunds], [e.payload.refund_id for e in refunds],
         [e.payload.conversion_id for e in refunds], [e.payload.kind.value for e in refunds],
         [e.payload.amount_minor for e in refunds], [e.occurred_at for e in refunds])
 
 
 async def conversion(conn: asyncpg.Connection, tenant_id: str, conversion_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("""SELECT c.*, (SELECT coalesce(sum(amount_minor), 0) FROM refunds r
+    return await conn.fetchrow("""SELECT c.*, (SELECT coalesce(sum(amount_minor), 0)::bigint FROM refunds r
                                               WHERE r.tenant_id = c.tenant_id AND r.conversion_id = c.conversion_id)
                                              AS refunded_minor
                                   FROM conversions c WHERE tenant_id = $1 AND conversion_id = $2""",
                                tenant_id, conversion_id)
+
+
+async def upsert_customer(conn: asyncpg.Connection, tenant_id: str, profile: dict[str, Any]) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO customers (tenant_id, customer_id, email, locale, marketing_consent, segment)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (tenant_id, customer_id) DO UPDATE SET email = excluded.email, locale = excluded.locale,
+             marketing_consent = excluded.marketing_consent, segment = excluded.segment, updated_at = now()
+           RETURNING customer_id, email, locale, marketing_consent, segment, updated_at""",
+        tenant_id, profile["customer_id"], profile["email"], profile["locale"], profile["marketing_consent"],
+        profile["segment"])
+
+
+async def customer(conn: asyncpg.Connection, tenant_id: str, customer_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT customer_id, email, locale, marketing_consent, segment, updated_at FROM customers
+           WHERE tenant_id = $1 AND customer_id = $2""", tenant_id, customer_id)
+
+
+async def erase_customer(conn: asyncpg.Connection, tenant_id: str, customer_id: str, replacement_id: str) -> bool:
+    """Delete the profile, put the replacement id in place of the customer's, and drop published
+    outbox copies of their contact data. True if there was anything of theirs."""
+    deleted = await conn.fetchval(
+        "DELETE FROM customers WHERE tenant_id = $1 AND customer_id = $2 RETURNING true", tenant_id, customer_id)
+    shares = await conn.execute("UPDATE shares SET sharer_id = $3 WHERE tenant_id = $1 AND sharer_id = $2",
+                                tenant_id, customer_id, replacement_id)
+    convs = await conn.execute("UPDATE conversions SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2",
+                               tenant_id, customer_id, replacement_id)
+    await Outbox.forget(conn, tenant_id, customer_id)
+    return bool(deleted) or shares != "UPDATE 0" or convs != "UPDATE 0"

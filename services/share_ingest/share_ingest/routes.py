@@ -21,16 +21,15 @@ from kaskade_platform.outbox import Outbox
 from share_ingest import domain, repo
 from share_ingest.auth import TenantAuth
 from share_ingest.intake import Intake, Outcome
-from share_ingest.models import (BatchItem, BatchRequest, BatchResponse, ClickRequest, ClickResponse, ConversionRequest,
+from share_ingest.models import (ERRORS, BatchItem, BatchRequest, BatchResponse, ClickRequest, ClickResponse, ConversionRequest,
                                  ConversionResponse, Error, ItemResult, RefundRequest, RefundResponse, ShareRequest,
-                                 ShareResponse)
+                                 ShareResponse, replayed)
 
 log = logging.getLogger(__name__)
 # The HTTP status of each rejection a single-command call can meet.
 REJECTION_STATUS = {"unknown_campaign": 422, "campaign_not_active": 409, "unknown_referral_code": 422,
                     "not_a_person": 422, "unknown_conversion": 404, "refund_exceeds_conversion": 409,
                     "unknown_tenant": 401}
-ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (401, 404, 409, 413, 422, 429, 503)}
 _ITEM = TypeAdapter(BatchItem)
 _COMMAND = {"share": RecordShare, "click": RecordClick, "conversion": RecordConversion, "refund": RecordRefund}
 
@@ -59,7 +58,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
                                 {"error": outcome.error, "detail": outcome.detail})
         return outcome
 
-    @router.post("/shares", response_model=ShareResponse, status_code=201)
+    @router.post("/shares", response_model=ShareResponse, status_code=201, responses=replayed(ShareResponse))
     async def record_share(body: ShareRequest, tenant: Tenant,
                            idempotency_key: Annotated[str | None, Header(max_length=128)] = None) -> Any:
         share_id = body.share_id or (domain.share_id_for_idempotency_key(tenant, idempotency_key)
@@ -77,7 +76,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
         return ShareResponse(share_id=share_id, referral_code=row["referral_code"],
                              referral_url=domain.referral_url(intake.base_url, row["referral_code"]))
 
-    @router.post("/clicks", response_model=ClickResponse, status_code=201)
+    @router.post("/clicks", response_model=ClickResponse, status_code=201, responses=replayed(ClickResponse))
     async def record_click(body: ClickRequest, tenant: Tenant) -> Any:
         outcome = await apply_one(envelope(tenant, RecordClick(**body.model_dump(exclude={"occurred_at"})),
                                            body.occurred_at))
@@ -98,7 +97,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
             raise HTTPException(404, {"error": "not_found", "detail": f"no conversion {conversion_id}"})
         return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items() if k != "tenant_id"}
 
-    @router.post("/refunds", response_model=RefundResponse, status_code=201)
+    @router.post("/refunds", response_model=RefundResponse, status_code=201, responses=replayed(RefundResponse))
     async def record_refund(body: RefundRequest, tenant: Tenant) -> Any:
         outcome = await apply_one(envelope(tenant, RecordRefund(**body.model_dump(exclude={"occurred_at"})),
                                            body.occurred_at))
@@ -107,7 +106,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
 
     @router.post("/events:batch", response_model=BatchResponse)
     async def record_batch(body: BatchRequest, tenant: Tenant) -> BatchResponse:
-        auth.limit(tenant, len(body.events) - 1)  # the request itself already paid one
+        auth.limit(tenant, len(body.events) - 1, paid=1)  # the request itself already paid one
         results: list[ItemResult | None] = [None] * len(body.events)
         commands, where = [], []
         for i, raw in enumerate(body.events):
@@ -148,6 +147,12 @@ def install_error_handlers(app: Any) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail).lower().replace(" ", "_")}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(asyncpg.DataError)
+    async def bad_data(_: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # Backstop: the models refuse what Postgres cannot store, so this should not be reached.
+        log.warning("input refused by the database", extra={"error": type(exc).__name__})
+        return JSONResponse({"error": "invalid_input", "detail": "a value cannot be stored"}, status_code=422)
 
     @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(OSError)

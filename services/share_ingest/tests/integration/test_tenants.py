@@ -37,8 +37,10 @@ AS_OPERATOR = {"Authorization": f"Bearer {OPERATOR}"}
 async def serving(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a running share-ingest built with these settings."""
     app, _ = build(Settings(**{**BASE_SETTINGS, **overrides}))
+    # A server error reaches the test as the 500 a caller would get, not as the app's exception.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with app.router.lifespan_context(app), \
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 
 
@@ -391,13 +393,6 @@ async def test_a_batch_pays_one_token_per_item(tight: httpx.AsyncClient, admin: 
     assert await count(admin, "shares", tenant) == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A batch of burst+1 items can never pass, but the 429 says Retry-After: 1. record_batch charges the "
-    "request's token in TenantAuth.tenant and then auth.limit(tenant, len(events) - 1), so the `cost > burst` "
-    "(never fits, Retry-After 3600) test in RateLimiter.take sees burst, not burst + 1, and a well-behaved "
-    "client retries forever. Fix: let TenantAuth.limit know what the request already paid, e.g. "
-    "`def limit(self, tenant, cost, paid=0.0)` returning the 3600 answer when `cost + paid > self.limiter.burst`, "
-    "called as `auth.limit(tenant, len(body.events) - 1, paid=1)`."))
 async def test_a_batch_larger_than_the_burst_is_told_it_can_never_fit(tight: httpx.AsyncClient,
                                                                       admin: asyncpg.Pool) -> None:
     tenant = new_tenant_id()
@@ -432,13 +427,6 @@ async def test_a_body_over_the_limit_is_refused_before_anything_is_written(tight
     assert await count(admin, "shares", tenant) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BodyLimitMiddleware: a body sent without Content-Length (chunked) that passes the limit raises "
-    "_TooLarge inside FastAPI's body reading, which FastAPI turns into HTTPException(400, 'There was an "
-    "error parsing the body'); the 400 response is sent and the middleware's 413 never happens. Fix in "
-    "libs/kaskade_platform/http.py: once `refused` is set, drop what the app sends and send the 413 instead "
-    "(wrap `send` so an http.response.start after refusal is replaced by self._refuse(send) and later "
-    "body messages are swallowed; skip _refuse in the except branches if it has already been sent)."))
 async def test_a_chunked_body_over_the_limit_is_a_413_too(tight: httpx.AsyncClient, admin: asyncpg.Pool) -> None:
     tenant = new_tenant_id()
     headers = await register_tenant(tight, tenant, OPERATOR)
