@@ -1,4 +1,5 @@
-"""`python -m bench`: ceiling, Kaskade and naive in one run; a table on stdout, JSON in .local/bench/.
+"""`python -m bench`: ceiling, Kaskade, naive, then share-ingest's redirect and batch door, in one
+run; a table on stdout, JSON in .local/bench/.
 
 Exit status 0 when every phase finished (targets missed are reported, not an error), 1 otherwise.
 """
@@ -14,13 +15,17 @@ from typing import Any
 
 import orjson
 
+from bench.batch import run_batch
 from bench.config import RESULT_PATH, BenchConfig
 from bench.kaskade import run_kaskade
 from bench.pipelines import run_pipeline
+from bench.redirect import run_redirect
 from bench.report import render, summarize
 
 # A backstop over the bounded steps inside each phase: no phase may hang the run.
-PHASE_BUDGET_S = {"ceiling": 120.0, "kaskade": 300.0, "naive": 150.0}
+PHASE_BUDGET_S = {"ceiling": 120.0, "kaskade": 300.0, "naive": 150.0, "redirect": 180.0, "batch": 180.0}
+# A timed HTTP part during which this much CPU went to processes the bench did not start.
+BUSY_ELSEWHERE_CORES = 0.3
 
 
 def _warnings(results: dict[str, Any]) -> list[str]:
@@ -41,6 +46,33 @@ def _warnings(results: dict[str, Any]) -> list[str]:
     for when, lag in lags.items():
         if lag and any(lag.values()):
             out.append(f"consumer groups still had records to catch up on {when}: {lag}")
+    return out + _http_warnings(results)
+
+
+def _http_warnings(results: dict[str, Any]) -> list[str]:
+    r, b = results.get("redirect") or {}, results.get("batch") or {}
+    out = [f"other share-ingest processes were running during {phase} ({', '.join(p['foreign_services'])}): "
+           "they take CPU and share the outbox relay's lock" for phase, p in (("redirect", r), ("batch", b))
+           if p.get("foreign_services")]
+    runs = {f"redirect {kind} {name}": run for kind in ("closed_loop", "fixed_rate")
+            for name, run in (r.get(kind) or {}).items()}
+    for label, run in runs.items():
+        bad = run.get("status_errors") or sum(n for s, n in (run.get("status") or {}).items() if s[0] in "45")
+        if bad or run.get("socket_errors") or run.get("errors") or run.get("unanswered"):
+            out.append(f"{label}: {bad} 4xx/5xx answers, {run.get('socket_errors') or run.get('errors') or 0} "
+                       f"socket errors, {run.get('unanswered') or 0} unanswered")
+    if b.get("rejected") or b.get("failed_requests"):
+        out.append(f"batch: {b.get('rejected')} items rejected, failed requests {b.get('failed_requests')}")
+    if b.get("batches_ran_out"):
+        out.append("batch: the prepared batches ran out before the time was up (the service beat 1.5 x the target)")
+    busy = {**{label: run.get("cpu_cores") for label, run in runs.items()}, "batch": b.get("cpu_cores")}
+    for label, cpu in busy.items():
+        if cpu and cpu.get("other", 0) > BUSY_ELSEWHERE_CORES:
+            out.append(f"{label}: {cpu['other']:.2f} cores went to processes the bench did not start "
+                       "(someone else's tests?): its figures are low")
+        if cpu and cpu.get("postgres", 0) > BUSY_ELSEWHERE_CORES:
+            out.append(f"{label}: Postgres sessions other than the bench's used {cpu['postgres']:.2f} cores "
+                       "(background writers, or someone else's queries)")
     return out
 
 
@@ -52,7 +84,8 @@ async def main() -> int:
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
         "config": {k: v for k, v in cfg.__dict__.items() if "dsn" not in k}, "errors": {}}
     runners = {"ceiling": lambda _: run_pipeline(cfg, "ceiling"), "kaskade": lambda r: run_kaskade(cfg, r),
-               "naive": lambda _: run_pipeline(cfg, "naive")}
+               "naive": lambda _: run_pipeline(cfg, "naive"), "redirect": lambda r: run_redirect(cfg, r),
+               "batch": lambda r: run_batch(cfg, r)}
     t0 = time.monotonic()
     for phase in cfg.phases:
         if phase not in runners:

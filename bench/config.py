@@ -1,9 +1,13 @@
 """The benchmark's knobs, all from the environment so `make bench` needs no arguments.
 
-BENCH_PHASES (ceiling,kaskade,naive), BENCH_CEILING (messages), BENCH_PURCHASES, BENCH_REFERRERS,
-BENCH_RATE and BENCH_LATENCY_S (the paced latency run), BENCH_NAIVE (messages), BENCH_HTTP_PORT,
-BENCH_SERVICE_ENV ("K=V K=V" for the four services), BENCH_STARTUP_TIMEOUT_S, BENCH_PHASE_TIMEOUT_S;
-BENCH_CEILING_MAX_RECORDS is read by the ceiling's stages (bench.stage).
+BENCH_PHASES (ceiling,kaskade,naive,redirect,batch), BENCH_CEILING (messages), BENCH_PURCHASES,
+BENCH_REFERRERS, BENCH_RATE and BENCH_LATENCY_S (the paced latency run), BENCH_NAIVE (messages),
+BENCH_HTTP_PORT, BENCH_SERVICE_ENV ("K=V K=V" for the services), BENCH_STARTUP_TIMEOUT_S,
+BENCH_PHASE_TIMEOUT_S; BENCH_CEILING_MAX_RECORDS is read by the ceiling's stages (bench.stage).
+The HTTP phases: BENCH_INGEST_PORT and BENCH_HELLO_PORT (share-ingest alone and the hello-world
+ceiling), BENCH_REDIRECT_LINKS, BENCH_REDIRECT_S and BENCH_REDIRECT_CONNECTIONS (wrk),
+BENCH_REDIRECT_RATE, BENCH_REDIRECT_RATE_S and BENCH_OPEN_LOOP_CONNECTIONS (the fixed-rate run),
+BENCH_BATCH_S, BENCH_BATCH_CLIENTS, BENCH_BATCH_ITEMS.
 """
 from __future__ import annotations
 
@@ -19,6 +23,10 @@ RESULT_PATH = ROOT / ".local" / "bench" / "last.json"
 TARGET_PURCHASES_PER_S = 1000.0
 TARGET_CEILING_FRACTION = 0.2
 TARGET_NAIVE_MULTIPLE = 3.0
+TARGET_REDIRECT_PER_S = 3000.0
+TARGET_REDIRECT_P99_MS = 25.0
+TARGET_REDIRECT_CEILING_FRACTION = 0.5
+TARGET_BATCH_EVENTS_PER_S = 20_000.0
 
 
 def _int(name: str, default: int) -> int:
@@ -38,6 +46,8 @@ def _pairs(name: str) -> dict[str, str]:
 class BenchConfig:
     bootstrap: str = field(default_factory=lambda: os.environ.get("KASKADE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     bench_dsn: str = field(default_factory=lambda: os.environ.get("KASKADE_BENCH_DATABASE_URL", ""))
+    # Read-only use: counting the HTTP phases' clicks and unpublished outbox rows in share-ingest's schema.
+    admin_dsn: str = field(default_factory=lambda: os.environ.get("KASKADE_ADMIN_DATABASE_URL", ""))
     ceiling_messages: int = field(default_factory=lambda: _int("BENCH_CEILING", 100_000))
     referrers: int = field(default_factory=lambda: _int("BENCH_REFERRERS", 200))
     purchases: int = field(default_factory=lambda: _int("BENCH_PURCHASES", 20_000))
@@ -50,6 +60,19 @@ class BenchConfig:
     # Bounds: a phase that has not finished by then fails the bench instead of hanging it.
     startup_timeout_s: float = field(default_factory=lambda: _float("BENCH_STARTUP_TIMEOUT_S", 60.0))
     phase_timeout_s: float = field(default_factory=lambda: _float("BENCH_PHASE_TIMEOUT_S", 90.0))
-    # Which phases run: any of ceiling, kaskade, naive (comma-separated).
+    # The HTTP phases: share-ingest on its own, and the hello-world app answering like it.
+    ingest_port: int = field(default_factory=lambda: _int("BENCH_INGEST_PORT", 8500))
+    hello_port: int = field(default_factory=lambda: _int("BENCH_HELLO_PORT", 8501))
+    redirect_links: int = field(default_factory=lambda: _int("BENCH_REDIRECT_LINKS", 100))
+    redirect_seconds: float = field(default_factory=lambda: _float("BENCH_REDIRECT_S", 10.0))
+    redirect_connections: int = field(default_factory=lambda: _int("BENCH_REDIRECT_CONNECTIONS", 32))
+    redirect_rate: float = field(default_factory=lambda: _float("BENCH_REDIRECT_RATE", 3000.0))
+    redirect_rate_seconds: float = field(default_factory=lambda: _float("BENCH_REDIRECT_RATE_S", 10.0))
+    open_loop_connections: int = field(default_factory=lambda: _int("BENCH_OPEN_LOOP_CONNECTIONS", 64))
+    batch_seconds: float = field(default_factory=lambda: _float("BENCH_BATCH_S", 10.0))
+    batch_clients: int = field(default_factory=lambda: _int("BENCH_BATCH_CLIENTS", 4))
+    batch_items: int = field(default_factory=lambda: _int("BENCH_BATCH_ITEMS", 1000))
+    # Which phases run: any of ceiling, kaskade, naive, redirect, batch (comma-separated).
     phases: tuple[str, ...] = field(default_factory=lambda: tuple(
-        p.strip() for p in os.environ.get("BENCH_PHASES", "ceiling,kaskade,naive").split(",") if p.strip()))
+        p.strip() for p in os.environ.get("BENCH_PHASES", "ceiling,kaskade,naive,redirect,batch").split(",")
+        if p.strip()))

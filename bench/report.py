@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.config import TARGET_CEILING_FRACTION, TARGET_NAIVE_MULTIPLE, TARGET_PURCHASES_PER_S
+from bench.config import (TARGET_BATCH_EVENTS_PER_S, TARGET_CEILING_FRACTION, TARGET_NAIVE_MULTIPLE,
+                          TARGET_PURCHASES_PER_S, TARGET_REDIRECT_CEILING_FRACTION, TARGET_REDIRECT_P99_MS,
+                          TARGET_REDIRECT_PER_S)
 
 
 def _get(results: dict[str, Any], *path: str) -> Any:
@@ -22,18 +24,35 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     vs_ceiling = round(kaskade / ceiling, 3) if kaskade and ceiling else None
     vs_naive = round(kaskade / naive, 2) if kaskade and naive else None
 
-    def verdict(value: float | None, target: float) -> str:
-        return "n/a" if value is None else "PASS" if value >= target else "MISS"
+    def verdict(value: float | None, target: float, most: bool = False) -> str:
+        return "n/a" if value is None else "PASS" if (value <= target if most else value >= target) else "MISS"
 
+    redirect = _get(results, "redirect", "closed_loop", "redirect", "ok_per_s")
+    hello = _get(results, "redirect", "closed_loop", "ceiling", "ok_per_s")
+    redirect_vs_hello = round(redirect / hello, 3) if redirect and hello else None
+    redirect_p99 = _get(results, "redirect", "fixed_rate", "redirect", "p99_ms")
+    rate = _get(results, "redirect", "fixed_rate", "redirect", "offered_per_s")
+    batch = _get(results, "batch", "events_per_s")
     return {
         "ceiling_per_s": ceiling, "kaskade_per_s": kaskade, "naive_per_s": naive,
         "kaskade_p50_ms": _get(results, "kaskade", "latency", "p50_ms"),
         "kaskade_p99_ms": _get(results, "kaskade", "latency", "p99_ms"),
         "kaskade_vs_ceiling": vs_ceiling, "kaskade_vs_naive": vs_naive,
+        "redirect_per_s": redirect, "hello_world_per_s": hello, "redirect_vs_hello_world": redirect_vs_hello,
+        "redirect_clicks_per_s": _get(results, "redirect", "closed_loop", "redirect", "clicks_per_s"),
+        "redirect_p50_ms": _get(results, "redirect", "fixed_rate", "redirect", "p50_ms"),
+        "redirect_p99_ms": redirect_p99, "redirect_offered_per_s": rate, "batch_events_per_s": batch,
         "targets": {
             f"kaskade >= {TARGET_PURCHASES_PER_S:,.0f} purchases/s": verdict(kaskade, TARGET_PURCHASES_PER_S),
             f"kaskade >= {TARGET_CEILING_FRACTION} x ceiling": verdict(vs_ceiling, TARGET_CEILING_FRACTION),
             f"kaskade >= {TARGET_NAIVE_MULTIPLE:g} x naive": verdict(vs_naive, TARGET_NAIVE_MULTIPLE),
+            f"redirect >= {TARGET_REDIRECT_PER_S:,.0f} req/s": verdict(redirect, TARGET_REDIRECT_PER_S),
+            f"redirect p99 <= {TARGET_REDIRECT_P99_MS:g} ms at {rate or '-'}/s offered":
+                verdict(redirect_p99, TARGET_REDIRECT_P99_MS, most=True),
+            f"redirect >= {TARGET_REDIRECT_CEILING_FRACTION} x hello-world":
+                verdict(redirect_vs_hello, TARGET_REDIRECT_CEILING_FRACTION),
+            f"batch >= {TARGET_BATCH_EVENTS_PER_S:,.0f} events/s into Kafka":
+                verdict(batch, TARGET_BATCH_EVENTS_PER_S),
         },
     }
 
@@ -67,17 +86,19 @@ def render(results: dict[str, Any], summary: dict[str, Any]) -> str:
          f"{n.get('messages', '-')} msgs in {n.get('seconds', '-')} s; rows stored per hop "
          f"{'/'.join(str(r) for r in n.get('rows_per_hop', []))}" if n else ""),
     ]
+    rows += _http_rows(results)
     out = [f"{'phase':<9} {'what':<38} {'figure':>14}   detail", "-" * 100]
     out += [f"{a:<9} {b:<38} {v:>14}   {d}" for a, b, v, d in rows]
     out += ["", f"kaskade / ceiling = {summary['kaskade_vs_ceiling'] or '-'}    "
-                f"kaskade / naive = {summary['kaskade_vs_naive'] or '-'}", ""]
+                f"kaskade / naive = {summary['kaskade_vs_naive'] or '-'}    "
+                f"redirect / hello-world = {summary['redirect_vs_hello_world'] or '-'}", ""]
     out += [f"  {verdict:<5} {target}" for target, verdict in summary["targets"].items()]
     out += ["", "CPU in cores busy during each timed part (2 cores = machine saturated):"]
     for label, cpu in (("ceiling", c.get("cpu_cores")), ("kaskade idle", k.get("idle_cpu_cores")),
                        ("kaskade b1", thr.get("cpu_cores")),
-                       ("kaskade b2", lat.get("cpu_cores")), ("naive", n.get("cpu_cores"))):
+                       ("kaskade b2", lat.get("cpu_cores")), ("naive", n.get("cpu_cores")), *_http_cpu(results)):
         if cpu:
-            out.append(f"  {label:<12} " + "  ".join(f"{g} {v:.2f}" for g, v in sorted(cpu.items(), key=_cpu_order)))
+            out.append(f"  {label:<15} " + "  ".join(f"{g} {v:.2f}" for g, v in sorted(cpu.items(), key=_cpu_order)))
     if thr.get("hops"):
         out += ["", "Kaskade b1, when this run's events reached each topic (s after the first send; first .. last):"]
         out += [f"  {topic:<26} {h['events']:>7} events  {h['first_s']:>7.2f} .. {h['last_s']:.2f}"
@@ -91,3 +112,37 @@ def render(results: dict[str, Any], summary: dict[str, Any]) -> str:
     for warning in results.get("warnings") or []:
         out.append(f"WARNING: {warning}")
     return "\n".join(out)
+
+
+def _http_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    r, b = results.get("redirect") or {}, results.get("batch") or {}
+    closed, fixed, rows = r.get("closed_loop") or {}, r.get("fixed_rate") or {}, []
+    for name, what in (("ceiling", "hello-world, wrk"), ("redirect", "GET /r/{code}, wrk")):
+        if w := closed.get(name):
+            clicks = f"; {w['clicks']} clicks = {_num(w['clicks_per_s'])}/s" if "clicks" in w else ""
+            rows.append(("redirect", f"{what} {w['connections']} conns", _num(w["ok_per_s"], " req/s"),
+                         f"{w['requests']} in {w['seconds']} s, p50 {_num(w['p50_ms'])} / p99 {_num(w['p99_ms'])} ms"
+                         f"{clicks}"))
+    for name, what in (("ceiling", "hello-world"), ("redirect", "GET /r/{code}")):
+        if o := fixed.get(name):
+            clicks = f"; {o['clicks']} clicks = {_num(o['clicks_per_s'])}/s" if "clicks" in o else ""
+            rows.append(("redirect", f"{what} at {o['offered_per_s']:,.0f}/s offered", f"p99 {_num(o['p99_ms'])} ms",
+                         f"p50 {_num(o['p50_ms'])} / max {_num(o['max_ms'])} ms; answered {_num(o['answered_per_s'])}"
+                         f"/s; generator late p99 {_num(o['late_p99_ms'])} ms{clicks}"))
+    if b.get("events_per_s") is not None:
+        rows.append(("batch", f"events:batch x{b['items_per_request']}, {b['clients']} clients",
+                     _num(b["events_per_s"], " ev/s"),
+                     f"{sum(b['kafka_events'].values())} events on Kafka in {b['seconds']} s "
+                     f"({', '.join(f'{v} {k}' for k, v in b['kafka_events'].items())}); HTTP accepted "
+                     f"{_num(b['http_accepted_per_s'])}/s; request p50 {_num(b['request_p50_ms'])} / p99 "
+                     f"{_num(b['request_p99_ms'])} ms"))
+        rows.append(("batch", "  ... rate limit raised for the bench", "", " ".join(
+            f"{k}={v}" for k, v in b["service_env"].items())))
+    return rows
+
+
+def _http_cpu(results: dict[str, Any]) -> list[tuple[str, dict[str, float] | None]]:
+    r = results.get("redirect") or {}
+    return [*((f"{label} {name}", (r.get(kind) or {}).get(name, {}).get("cpu_cores"))
+              for kind, label in (("closed_loop", "wrk"), ("fixed_rate", "fixed")) for name in ("ceiling", "redirect")),
+            ("batch", (results.get("batch") or {}).get("cpu_cores"))]

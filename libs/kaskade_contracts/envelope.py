@@ -35,6 +35,8 @@ class Payload(Contract):
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
     topic: ClassVar[str]
+    # Not kept in the sender's outbox once published (it names personal data that must go).
+    ephemeral: ClassVar[bool] = False
 
     def partition_key(self, tenant_id: str) -> str:
         return tenant_id

@@ -316,6 +316,7 @@ class CustomerErased(Payload):
     their id with `replacement_id` (random, the same in every service, so the cascade stays whole)."""
     event_type: ClassVar[str] = "CustomerErased"
     topic: ClassVar[str] = topics.ERASURES.name
+    ephemeral: ClassVar[bool] = True
     customer_id: CustomerId
     replacement_id: CustomerId
 

@@ -6,8 +6,10 @@ Each process gets its own log file and only its own database credentials from th
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +20,17 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("share_ingest", "attribution", "reward", "notification")
+
+
+def _die_with_parent() -> None:
+    """Linux: the service is killed if whoever started it dies (a test run killed by a timeout
+    must not leave services behind that answer the next run's requests)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 @dataclass
@@ -32,7 +45,8 @@ class ServiceProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", self.name], cwd=ROOT, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         log.close()
 
     def ready(self) -> bool:
@@ -83,6 +97,9 @@ class Stack:
 
     def start(self, *names: str, timeout: float = 60.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if "share_ingest" in (names or SERVICES) and not _port_free(self.http_port):
+            raise RuntimeError(f"port {self.http_port} is taken: another share-ingest (or something else) "
+                               "is running there; stop it first")
         for name in names or SERVICES:
             p = self.processes.get(name) or ServiceProcess(name, self.log_dir / f"{name}.log", self._env(name))
             self.processes[name] = p

@@ -37,22 +37,24 @@ class Outbox:
             return
         # One round trip for the whole batch, whatever its size.
         await conn.execute(
-            """INSERT INTO outbox (event_id, event_type, topic, partition_key, body, headers)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::jsonb[])""",
+            """INSERT INTO outbox (event_id, event_type, topic, partition_key, body, headers, ephemeral)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::jsonb[],
+                                    $7::bool[])""",
             [e.event_id for e in envelopes],
             [e.event_type for e in envelopes],
             [e.payload.topic for e in envelopes],
             [e.payload.partition_key(e.tenant_id).encode() for e in envelopes],
             [encode_envelope(e) for e in envelopes],
             [kafka_headers(e) for e in envelopes],
+            [e.payload.ephemeral for e in envelopes],
         )
 
     async def enqueue_tombstones(self, conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
         """Tombstones for (topic, partition key): compaction then drops every earlier value of the key."""
         if keys:
             await conn.execute(
-                """INSERT INTO outbox (event_id, event_type, topic, partition_key, body)
-                   SELECT gen_random_uuid(), 'tombstone', t, k, NULL FROM unnest($1::text[], $2::bytea[]) AS x(t, k)""",
+                """INSERT INTO outbox (event_id, event_type, topic, partition_key, body, ephemeral)
+                   SELECT gen_random_uuid(), 'tombstone', t, k, NULL, true FROM unnest($1::text[], $2::bytea[]) AS x(t, k)""",
                 [t for t, _ in keys], [k.encode() for _, k in keys])
 
     @staticmethod
