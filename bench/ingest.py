@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
 import asyncpg
 import httpx
 
@@ -27,15 +28,14 @@ def _port_taken(port: int) -> bool:
 
 
 def _free(port: int) -> None:
-    # Otherwise the readiness check would be answered by whoever holds the port.
+    # Otherwise the readiness check would be answered by whoever holds the port (Stack checks its own).
     if _port_taken(port):
-        raise RuntimeError(f"port {port} is in use; choose another with BENCH_INGEST_PORT / BENCH_HELLO_PORT")
+        raise RuntimeError(f"port {port} is in use; choose another with BENCH_HELLO_PORT")
 
 
 @asynccontextmanager
 async def share_ingest_alone(cfg: BenchConfig, phase: str, env: dict[str, str]) -> AsyncIterator[Stack]:
     """share-ingest as a process of its own, logging to .local/bench-logs/<phase>/share_ingest.log."""
-    _free(cfg.ingest_port)
     log_dir = LOG_DIR / phase
     (log_dir / "share_ingest.log").unlink(missing_ok=True)
     stack = Stack(log_dir=log_dir, http_port=cfg.ingest_port, extra_env={**cfg.service_env, **env})

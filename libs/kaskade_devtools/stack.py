@@ -23,8 +23,8 @@ SERVICES = ("share_ingest", "attribution", "reward", "notification")
 
 
 def _die_with_parent() -> None:
-    """Linux: the service is killed if whoever started it dies (a test run killed by a timeout
-    must not leave services behind that answer the next run's requests)."""
+    """Linux: the service is killed if the thread that started it dies (a test run killed by a
+    timeout must not leave services behind that answer the next run's requests)."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
@@ -128,21 +128,22 @@ class Stack:
                 raise TimeoutError("share-ingest /healthz did not answer")
             time.sleep(0.2)
 
-    def add_instance(self, name: str, timeout: float = 60.0) -> str:
-        """Start one more instance of a consumer service; it joins the same consumer group."""
+    def add_instance(self, name: str) -> str:
+        """Spawn one more instance of a consumer service (it joins the same consumer group); wait
+        for it with `wait_ready`. Spawn from the main thread: a child dies with the thread that
+        started it."""
         n = sum(1 for key in self.processes if key.split("#")[0] == name) + 1
         key = f"{name}#{n}"
         self.processes[key] = ServiceProcess(name, self.log_dir / f"{name}-{n}.log", self._env(name))
         self.processes[key].start()
-        self.wait_ready(key, timeout=timeout)
         return key
 
     def kill(self, name: str) -> None:
         self.processes[name].kill()
 
-    def restart(self, name: str, timeout: float = 60.0) -> None:
+    def respawn(self, name: str) -> None:
+        """Start a stopped or killed service again; wait for it with `wait_ready`."""
         self.processes[name].start()
-        self.wait_ready(name, timeout=timeout)
 
     def stop(self) -> dict[str, int | None]:
         return {name: p.stop() for name, p in reversed(list(self.processes.items()))}

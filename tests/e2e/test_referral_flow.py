@@ -113,7 +113,8 @@ async def test_every_purchase_is_rewarded_exactly_once_across_sigkills(stack: St
         for victim in ("attribution", "reward", "notification", "share_ingest"):
             await asyncio.sleep(0.6)
             stack.kill(victim)
-            await asyncio.to_thread(stack.restart, victim)
+            stack.respawn(victim)
+            await asyncio.to_thread(stack.wait_ready, victim)
         await feeding
         await out.wait_for(lambda w: len({e.payload.reward_id for e in w.events("RewardGranted")}) >= n, 120,
                            f"{n} distinct rewards")

@@ -47,7 +47,8 @@ async def test_a_second_attribution_instance_shares_the_work_without_double_proc
 
         feeding = asyncio.create_task(feed())
         await asyncio.sleep(0.3)
-        second = await asyncio.to_thread(stack.add_instance, "attribution")  # rebalance mid-stream
+        second = stack.add_instance("attribution")  # rebalance mid-stream
+        await asyncio.to_thread(stack.wait_ready, second)
         await feeding
         await out.wait_for(lambda w: len({e.payload.reward_id for e in w.events("RewardGranted")}) >= n, 90,
                            f"{n} rewards")

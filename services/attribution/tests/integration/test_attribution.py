@@ -216,12 +216,15 @@ async def test_a_conversion_redelivered_under_a_new_event_id_is_decided_once(t: 
                                 "AND conversion_id = $2", t.id, ben.payload.conversion_id) == 1
 
 
-async def test_a_conversion_repeated_within_one_batch_is_decided_once(t: Tenant) -> None:
+async def test_a_conversion_repeated_within_one_batch_is_decided_once(t: Tenant, admin: asyncpg.Pool) -> None:
     anna = t.share("anna")
     ben = t.buys("ben", anna)
     replay = t.buys("ben", anna, conversion_id=ben.payload.conversion_id)
     sentinel = t.buys("ben")
     await t.send(anna)
+    # The share travels on another topic: let it land first, or ben's conversions are only held.
+    await until(lambda: admin.fetchval("SELECT count(*) FROM attribution.referral_links WHERE tenant_id = $1", t.id),
+                lambda n: n == 1)
     await t.send(ben, replay, sentinel)  # one key, one producer batch: one consumer batch
     await t.verdict(sentinel)
 
