@@ -61,8 +61,8 @@ def _from_testcontainers(stack: list[object]) -> Infra:
     kafka.start()
     stack.append(kafka)
     host, port = pg.get_container_host_ip(), pg.get_exposed_port(5432)
-    urls = {r: f"postgresql://{r}:{r}@{host}:{port}/kaskade" for r in SERVICE_ROLES}
-    urls["admin"] = f"postgresql://kaskade_admin:kaskade_admin@{host}:{port}/kaskade"
+    urls = {r: f"postgresql://{r}:{r}@{host}:{port}/kaskade?sslmode=disable" for r in SERVICE_ROLES}
+    urls["admin"] = f"postgresql://kaskade_admin:kaskade_admin@{host}:{port}/kaskade?sslmode=disable"
     return Infra(kafka.get_bootstrap_server(), urls, "testcontainers")
 
 

@@ -54,6 +54,11 @@ def _http_warnings(results: dict[str, Any]) -> list[str]:
     out = [f"other share-ingest processes were running during {phase} ({', '.join(p['foreign_services'])}): "
            "they take CPU and share the outbox relay's lock" for phase, p in (("redirect", r), ("batch", b))
            if p.get("foreign_services")]
+    lookup = r.get("code_lookup") or {}
+    if lookup and not lookup.get("indexed_by_code"):
+        out.append(f"redirect: no index on share_ingest.shares leads with referral_code, so each redirect scans up to "
+                   f"{lookup['shares']:,} shares to find its link; the figures depend on where this run's links sit "
+                   "in the table (Postgres' synchronized scans favour links stored together, as the bench's are)")
     runs = {f"redirect {kind} {name}": run for kind in ("closed_loop", "fixed_rate")
             for name, run in (r.get(kind) or {}).items()}
     for label, run in runs.items():
@@ -63,6 +68,9 @@ def _http_warnings(results: dict[str, Any]) -> list[str]:
                        f"socket errors, {run.get('unanswered') or 0} unanswered")
     if b.get("rejected") or b.get("failed_requests"):
         out.append(f"batch: {b.get('rejected')} items rejected, failed requests {b.get('failed_requests')}")
+    if b.get("left_for_attribution"):
+        out.append(f"batch: {b['left_for_attribution']} events wait on attribution's input topics (its consumer "
+                   "group was not running): the next run of attribution, a test's or the kaskade phase's, reads them first")
     if b.get("batches_ran_out"):
         out.append("batch: the prepared batches ran out before the time was up (the service beat 1.5 x the target)")
     busy = {**{label: run.get("cpu_cores") for label, run in runs.items()}, "batch": b.get("cpu_cores")}

@@ -5,6 +5,11 @@ share-ingest runs alone with its per-tenant rate limit raised (RATE_LIMIT_ENV: t
 A few clients send 1,000-item batches, mostly conversions and shares and a few clicks, for a
 fixed time; the figure is accepted events per second into Kafka: this tenant's ShareRecorded,
 ConversionRecorded and LinkClicked as they arrive on their topics, counted by a tap.
+
+Only share-ingest runs, so those events stay on the topics for attribution's consumer group, to
+be read by whoever runs attribution next (the kaskade phase drains it first). The conversions
+carry no referral code so that they end there instead of becoming rewards and notifications;
+intake does the same work for them either way.
 """
 from __future__ import annotations
 
@@ -19,12 +24,11 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import ConsumerRecord
 
 from bench.config import TARGET_BATCH_EVENTS_PER_S, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
 from bench.ingest import AdminCounts, pid_of, share_ingest_alone, still_running, tenant_with_links
-from bench.kafka_io import Tap
+from bench.kafka_io import Tap, TenantEvents, group_lag
 from bench.load import percentile
 from bench.visitors import USER_AGENTS
 from kaskade_contracts import topics
@@ -33,7 +37,8 @@ RATE_LIMIT_ENV = {"KASKADE_SHARE_INGEST_RATE_LIMIT_PER_S": "1000000",
                   "KASKADE_SHARE_INGEST_RATE_LIMIT_BURST": "2000000"}
 LINKS = 20
 CLICK_EVERY = 50  # one item in 50 is a click; the rest alternate conversion, share
-FACTS = {b"ShareRecorded": "shares", b"ConversionRecorded": "conversions", b"LinkClicked": "clicks"}
+FACTS = ("ShareRecorded", "ConversionRecorded", "LinkClicked")
+ATTRIBUTION_INPUTS = (topics.SHARES.name, topics.CONVERSIONS.name, topics.CLICKS.name)
 
 
 def batch_body(seq: int, items: int, codes: list[str]) -> bytes:
@@ -48,30 +53,11 @@ def batch_body(seq: int, items: int, codes: list[str]) -> bytes:
             purchase = i % 4 == 1
             events.append({"type": "conversion", "conversion_id": str(uuid.uuid4()), "customer_id": f"cust-{ident}",
                            "kind": "purchase" if purchase else "signup", "amount_minor": 4999 if purchase else 0,
-                           "order_id": f"order-{ident}" if purchase else None,
-                           "referral_code": code if i % 3 else None})
+                           "order_id": f"order-{ident}" if purchase else None})
         else:
             events.append({"type": "share", "share_id": str(uuid.uuid4()), "sharer_id": f"cust-{ident}",
                            "channel": "whatsapp" if i % 3 else "email"})
     return orjson.dumps({"events": events})
-
-
-class Arrivals:
-    """This tenant's facts on the three topics, by kind, and when the last one arrived."""
-
-    def __init__(self, tenant: str) -> None:
-        self.tenant, self.by_kind, self.last = tenant.encode(), Counter[str](), 0.0
-
-    def on_record(self, r: ConsumerRecord, now: float) -> None:
-        headers = dict(r.headers)
-        kind = FACTS.get(headers.get("kaskade-event-type", b""))
-        if kind and headers.get("kaskade-tenant-id") == self.tenant:
-            self.by_kind[kind] += 1
-            self.last = now
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_kind.values())
 
 
 async def _send(client: httpx.AsyncClient, bodies: list[bytes], deadline: float, stats: dict[str, Any]) -> None:
@@ -107,9 +93,8 @@ async def run_batch(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
         client = await cleanup.enter_async_context(httpx.AsyncClient(
             base_url=ingest.base_url, timeout=60, headers={**auth, "content-type": "application/json"},
             limits=httpx.Limits(max_connections=cfg.batch_clients)))
-        arrivals = Arrivals(tenant)
-        tap = Tap(cfg.bootstrap, [topics.SHARES.name, topics.CONVERSIONS.name, topics.CLICKS.name],
-                  arrivals.on_record)
+        arrivals = TenantEvents(tenant, FACTS)
+        tap = Tap(cfg.bootstrap, ATTRIBUTION_INPUTS, arrivals.on_record)
         await tap.start()
         cleanup.push_async_callback(tap.stop)
 
@@ -139,9 +124,9 @@ async def run_batch(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
             "http_accepted_per_s": round(stats["accepted"] / sent_s, 1) if sent_s > 0 else None,
             "request_p50_ms": round(percentile(lat, 0.5), 1) if lat else None,
             "request_p99_ms": round(percentile(lat, 0.99), 1) if lat else None,
-            "kafka_events": dict(arrivals.by_kind), "seconds": round(seconds, 3),
+            "kafka_events": dict(arrivals.by_type), "seconds": round(seconds, 3),
             "events_per_s": round(arrivals.total / seconds, 1) if seconds > 0 else None,
-            "outbox_unpublished_after": await counts.unpublished(tenant)})
+            "left_for_attribution": await group_lag(cfg.bootstrap, "attribution", ATTRIBUTION_INPUTS)})
         result["foreign_services"] = sorted(set(result["foreign_services"]) |
                                             set(foreign_services(set(pids.values()), ("share_ingest",))))
     return result

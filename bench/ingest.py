@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import httpx
@@ -40,7 +41,9 @@ async def share_ingest_alone(cfg: BenchConfig, phase: str, env: dict[str, str]) 
     (log_dir / "share_ingest.log").unlink(missing_ok=True)
     stack = Stack(log_dir=log_dir, http_port=cfg.ingest_port, extra_env={**cfg.service_env, **env})
     try:
-        await asyncio.to_thread(stack.start, "share_ingest", timeout=cfg.startup_timeout_s)
+        # From this thread, the main one, on purpose: Stack's services die with the thread that
+        # started them, so not from a worker. It blocks the loop for the startup; nothing else runs yet.
+        stack.start("share_ingest", timeout=cfg.startup_timeout_s)
         yield stack
     finally:
         await asyncio.to_thread(stack.stop)
@@ -126,6 +129,28 @@ class AdminCounts:
 
     async def clicks(self, tenant: str) -> int:
         return await self.conn.fetchval("SELECT count(*) FROM share_ingest.clicks WHERE tenant_id = $1", tenant)
+
+    async def settled_clicks(self, tenant: str, quiet_s: float = 0.5, timeout: float = 30.0) -> int:
+        """The tenant's clicks once the count stops moving: a load generator that stops leaves
+        requests in flight, which the server still answers (and records) afterwards."""
+        deadline, count = time.monotonic() + timeout, await self.clicks(tenant)
+        while time.monotonic() < deadline:
+            await asyncio.sleep(quiet_s)
+            if (now := await self.clicks(tenant)) == count:
+                break
+            count = now
+        return count
+
+    async def code_lookup(self) -> dict[str, Any]:
+        """Whether a referral code can be found without reading every share: the redirect looks a
+        link up by its code alone."""
+        row = await self.conn.fetchrow(
+            """SELECT c.reltuples::bigint AS shares,
+                      EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                                ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                              WHERE i.indrelid = c.oid AND a.attname = 'referral_code') AS indexed
+               FROM pg_class c WHERE c.oid = 'share_ingest.shares'::regclass""")
+        return {"shares": row["shares"], "indexed_by_code": row["indexed"]}
 
     async def unpublished(self, tenant: str) -> int:
         """The tenant's events still waiting in the outbox for the relay."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -131,3 +132,24 @@ class Tap:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._consumer.stop()
+
+
+class TenantEvents:
+    """A Tap's `on_record`: counts one tenant's events of the given types (read from the headers),
+    and remembers when the last of them arrived."""
+
+    def __init__(self, tenant: str, event_types: Iterable[str]) -> None:
+        self.tenant, self.types = tenant.encode(), {t.encode(): t for t in event_types}
+        self.by_type: Counter[str] = Counter()
+        self.last = 0.0
+
+    def on_record(self, r: ConsumerRecord, now: float) -> None:
+        headers = dict(r.headers)
+        kind = self.types.get(headers.get("kaskade-event-type", b""))
+        if kind and headers.get("kaskade-tenant-id") == self.tenant:
+            self.by_type[kind] += 1
+            self.last = now
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_type.values())

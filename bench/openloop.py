@@ -6,8 +6,9 @@ Spec: {"host", "port", "rate", "seconds", "connections", "codes", "drain_s"}; th
 bench.visitors' mix. Request i is due at t0 + i/rate whatever the server does. A due request
 goes out on an idle keep-alive connection, or waits in a queue when all are busy, and its latency
 counts from when it was due: a slow server cannot slow the offered load down and so hide its own
-delay (coordinated omission). `late_*` is how far behind schedule the generator itself sent the
-requests that found a free connection: if that grows, the generator is the bottleneck.
+delay (coordinated omission). One still unanswered after `drain_s` counts as waiting until then.
+`late_*` is how far behind schedule the generator itself sent the requests that found a free
+connection: if that grows, the generator is the bottleneck.
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ class Generator:
         self.queue: deque[int] = deque()
         self.in_flight: dict[_Connection, int] = {}
         self.latency: list[float] = []
+        self.answered_ids = bytearray(self.n)
         self.late: list[float] = []
         self.status: Counter[int] = Counter()
         self.errors = self.reconnect_errors = self.queue_max = 0
@@ -94,6 +96,7 @@ class Generator:
 
     def answered(self, conn: _Connection, status: int) -> None:
         i = self.in_flight.pop(conn)
+        self.answered_ids[i] = 1
         self.last = clock()
         self.latency.append(self.last - (self.t0 + i / self.rate))
         self.status[status] += 1
@@ -131,20 +134,24 @@ class Generator:
         while len(self.latency) + self.errors < self.n and clock() < deadline:
             await asyncio.sleep(0.01)
         self.done = True
-        return self.figures()
+        return self.figures(clock())
 
-    def figures(self) -> dict[str, Any]:
-        lat, late = sorted(self.latency), sorted(self.late)
+    def figures(self, end: float) -> dict[str, Any]:
+        # A request never answered waited at least until the end: its latency counts as that, a
+        # lower bound, rather than being left out (which would flatter an overloaded server).
+        waited = [end - (self.t0 + i / self.rate) for i in range(self.n) if not self.answered_ids[i]]
+        lat, late = sorted(self.latency + waited), sorted(self.late)
 
         def pct(xs: list[float], q: float) -> float | None:
             return round(xs[max(math.ceil(q * len(xs)) - 1, 0)] * 1000, 2) if xs else None
 
         cpu = resource.getrusage(resource.RUSAGE_SELF)
-        return {"requests": self.n, "answered": len(lat), "errors": self.errors,
-                "unanswered": self.n - len(lat) - self.errors,
+        answered = len(self.latency)
+        return {"requests": self.n, "answered": answered, "errors": self.errors,
+                "unanswered": self.n - answered - self.errors, "percentiles_are_lower_bounds": bool(waited),
                 "reconnect_errors": self.reconnect_errors, "offered_per_s": self.rate,
-                "seconds": round(self.last - self.t0, 2) if lat else 0.0,
-                "answered_per_s": round(len(lat) / (self.last - self.t0), 1) if lat else 0.0,
+                "seconds": round(self.last - self.t0, 2) if answered else 0.0,
+                "answered_per_s": round(answered / (self.last - self.t0), 1) if answered else 0.0,
                 "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "p99_ms": pct(lat, 0.99),
                 "max_ms": pct(lat, 1.0), "late_p99_ms": pct(late, 0.99), "queue_max": self.queue_max,
                 "status": {str(k): v for k, v in sorted(self.status.items())},

@@ -4,7 +4,7 @@ share-ingest runs alone; a tenant gets its links; then browsers (new and returni
 bench.visitors) follow them from this machine. Closed loop (wrk): the most answers per second.
 Open loop (bench.openloop) at a fixed offered rate: latency. Each measurement is made on the
 hello-world app first, then on the redirect, with the same requests. The clicks the redirect
-recorded are counted in share-ingest's table afterwards.
+recorded are counted in share-ingest's table after each run, and as LinkClicked on Kafka at the end.
 """
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ import httpx
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
 from bench.httpload import open_loop, with_loadgen, wrk
+from bench.kafka_io import Tap, TenantEvents
 from bench.ingest import AdminCounts, hello_world, pid_of, share_ingest_alone, still_running, tenant_with_links
 from bench.visitors import NEW_VISITORS, RETURNING, wrk_script
+from kaskade_contracts import topics
 from kaskade_devtools.stack import Stack
 
 WARMUP_S = 2.0
@@ -39,7 +41,7 @@ async def _check(base_url: str, code: str) -> dict[str, Any]:
 async def _measured(ingest: Stack, pids: dict[str, int], label: str, load: Awaitable[dict[str, Any]],
                     counts: AdminCounts | None, tenant: str) -> dict[str, Any]:
     """Run one load, with the CPU it cost per process and, for the redirect, the clicks it recorded."""
-    before = await counts.clicks(tenant) if counts else 0
+    before = await counts.settled_clicks(tenant) if counts else 0
     meter, t0 = CpuMeter(pids).start(), time.monotonic()
     try:
         figures = await load
@@ -47,7 +49,7 @@ async def _measured(ingest: Stack, pids: dict[str, int], label: str, load: Await
         still_running(ingest, label)
     figures["cpu_cores"] = with_loadgen(meter.stop(), figures.pop("loadgen_cpu_s"), time.monotonic() - t0)
     if counts:
-        figures["clicks"] = await counts.clicks(tenant) - before
+        figures["clicks"] = await counts.settled_clicks(tenant) - before
         figures["clicks_per_s"] = round(figures["clicks"] / max(figures["seconds"], 1e-3), 1)
     return figures
 
@@ -65,7 +67,12 @@ async def run_redirect(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, An
         cleanup.push_async_callback(counts.close)
         pids = {"share_ingest": pid_of(ingest), "hello": hello.pid}
         result["foreign_services"] = foreign_services(set(pids.values()), ("share_ingest",))
+        result["code_lookup"] = await counts.code_lookup()
         _, codes = await tenant_with_links(ingest.base_url, tenant, cfg.redirect_links)
+        published = TenantEvents(tenant, ["LinkClicked"])
+        tap = Tap(cfg.bootstrap, [topics.CLICKS.name], published.on_record)
+        await tap.start()
+        cleanup.push_async_callback(tap.stop)
         result["check"] = await _check(ingest.base_url, codes[0])
         script = LOG_DIR / "redirect" / "visitors.lua"
         script.write_text(wrk_script(codes))
@@ -84,7 +91,11 @@ async def run_redirect(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, An
                                           open_loop("127.0.0.1", port, codes, cfg.redirect_rate,
                                                     cfg.redirect_rate_seconds, cfg.open_loop_connections),
                                           counter, tenant)
-        result["outbox_unpublished_after"] = await counts.unpublished(tenant)
+        recorded = result["clicks_recorded"] = await counts.settled_clicks(tenant)
+        try:  # every click the redirect stored should reach Kafka, through the outbox
+            await tap.wait(lambda: published.total >= recorded, 30, f"{recorded} LinkClicked on {topics.CLICKS.name}")
+        finally:
+            result["clicks_on_kafka"] = published.total
         result["foreign_services"] = sorted(set(result["foreign_services"]) |
                                             set(foreign_services(set(pids.values()), ("share_ingest",))))
     return result

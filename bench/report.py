@@ -47,7 +47,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             f"kaskade >= {TARGET_CEILING_FRACTION} x ceiling": verdict(vs_ceiling, TARGET_CEILING_FRACTION),
             f"kaskade >= {TARGET_NAIVE_MULTIPLE:g} x naive": verdict(vs_naive, TARGET_NAIVE_MULTIPLE),
             f"redirect >= {TARGET_REDIRECT_PER_S:,.0f} req/s": verdict(redirect, TARGET_REDIRECT_PER_S),
-            f"redirect p99 <= {TARGET_REDIRECT_P99_MS:g} ms at {rate or '-'}/s offered":
+            f"redirect p99 <= {TARGET_REDIRECT_P99_MS:g} ms at {f'{rate:,.0f}' if rate else '-'}/s offered":
                 verdict(redirect_p99, TARGET_REDIRECT_P99_MS, most=True),
             f"redirect >= {TARGET_REDIRECT_CEILING_FRACTION} x hello-world":
                 verdict(redirect_vs_hello, TARGET_REDIRECT_CEILING_FRACTION),
@@ -126,14 +126,19 @@ def _http_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for name, what in (("ceiling", "hello-world"), ("redirect", "GET /r/{code}")):
         if o := fixed.get(name):
             clicks = f"; {o['clicks']} clicks = {_num(o['clicks_per_s'])}/s" if "clicks" in o else ""
-            rows.append(("redirect", f"{what} at {o['offered_per_s']:,.0f}/s offered", f"p99 {_num(o['p99_ms'])} ms",
-                         f"p50 {_num(o['p50_ms'])} / max {_num(o['max_ms'])} ms; answered {_num(o['answered_per_s'])}"
-                         f"/s; generator late p99 {_num(o['late_p99_ms'])} ms{clicks}"))
+            at_least = ">=" if o.get("percentiles_are_lower_bounds") else ""
+            rows.append(("redirect", f"{what} at {o['offered_per_s']:,.0f}/s offered",
+                         f"p99 {at_least}{_num(o['p99_ms'])} ms",
+                         f"p50 {at_least}{_num(o['p50_ms'])} ms; answered {_num(o['answered_per_s'])}/s, "
+                         f"{o['unanswered']} never; generator late p99 {_num(o['late_p99_ms'])} ms{clicks}"))
+    if "clicks_recorded" in r:
+        rows.append(("redirect", "  ... clicks stored / on Kafka", f"{r['clicks_recorded']} / {r.get('clicks_on_kafka')}",
+                     "share_ingest.clicks rows / LinkClicked on kaskade.clicks.v1, this tenant, whole phase"))
     if b.get("events_per_s") is not None:
         rows.append(("batch", f"events:batch x{b['items_per_request']}, {b['clients']} clients",
                      _num(b["events_per_s"], " ev/s"),
                      f"{sum(b['kafka_events'].values())} events on Kafka in {b['seconds']} s "
-                     f"({', '.join(f'{v} {k}' for k, v in b['kafka_events'].items())}); HTTP accepted "
+                     f"({', '.join(f'{v} {k}' for k, v in sorted(b['kafka_events'].items()))}); HTTP accepted "
                      f"{_num(b['http_accepted_per_s'])}/s; request p50 {_num(b['request_p50_ms'])} / p99 "
                      f"{_num(b['request_p99_ms'])} ms"))
         rows.append(("batch", "  ... rate limit raised for the bench", "", " ".join(
