@@ -20,12 +20,10 @@ from bench.config import RESULT_PATH, BenchConfig
 from bench.kaskade import run_kaskade
 from bench.pipelines import run_pipeline
 from bench.redirect import run_redirect
-from bench.report import render, summarize
+from bench.report import http_warnings, render, summarize
 
 # A backstop over the bounded steps inside each phase: no phase may hang the run.
 PHASE_BUDGET_S = {"ceiling": 120.0, "kaskade": 300.0, "naive": 150.0, "redirect": 180.0, "batch": 180.0}
-# A timed HTTP part during which this much CPU went to processes the bench did not start.
-BUSY_ELSEWHERE_CORES = 0.3
 
 
 def _warnings(results: dict[str, Any]) -> list[str]:
@@ -46,42 +44,7 @@ def _warnings(results: dict[str, Any]) -> list[str]:
     for when, lag in lags.items():
         if lag and any(lag.values()):
             out.append(f"consumer groups still had records to catch up on {when}: {lag}")
-    return out + _http_warnings(results)
-
-
-def _http_warnings(results: dict[str, Any]) -> list[str]:
-    r, b = results.get("redirect") or {}, results.get("batch") or {}
-    out = [f"other share-ingest processes were running during {phase} ({', '.join(p['foreign_services'])}): "
-           "they take CPU and share the outbox relay's lock" for phase, p in (("redirect", r), ("batch", b))
-           if p.get("foreign_services")]
-    lookup = r.get("code_lookup") or {}
-    if lookup and not lookup.get("indexed_by_code"):
-        out.append(f"redirect: no index on share_ingest.shares leads with referral_code, so each redirect scans up to "
-                   f"{lookup['shares']:,} shares to find its link; the figures depend on where this run's links sit "
-                   "in the table (Postgres' synchronized scans favour links stored together, as the bench's are)")
-    runs = {f"redirect {kind} {name}": run for kind in ("closed_loop", "fixed_rate")
-            for name, run in (r.get(kind) or {}).items()}
-    for label, run in runs.items():
-        bad = run.get("status_errors") or sum(n for s, n in (run.get("status") or {}).items() if s[0] in "45")
-        if bad or run.get("socket_errors") or run.get("errors") or run.get("unanswered"):
-            out.append(f"{label}: {bad} 4xx/5xx answers, {run.get('socket_errors') or run.get('errors') or 0} "
-                       f"socket errors, {run.get('unanswered') or 0} unanswered")
-    if b.get("rejected") or b.get("failed_requests"):
-        out.append(f"batch: {b.get('rejected')} items rejected, failed requests {b.get('failed_requests')}")
-    if b.get("left_for_attribution"):
-        out.append(f"batch: {b['left_for_attribution']} events wait on attribution's input topics (its consumer "
-                   "group was not running): the next run of attribution, a test's or the kaskade phase's, reads them first")
-    if b.get("batches_ran_out"):
-        out.append("batch: the prepared batches ran out before the time was up (the service beat 1.5 x the target)")
-    busy = {**{label: run.get("cpu_cores") for label, run in runs.items()}, "batch": b.get("cpu_cores")}
-    for label, cpu in busy.items():
-        if cpu and cpu.get("other", 0) > BUSY_ELSEWHERE_CORES:
-            out.append(f"{label}: {cpu['other']:.2f} cores went to processes the bench did not start "
-                       "(someone else's tests?): its figures are low")
-        if cpu and cpu.get("postgres", 0) > BUSY_ELSEWHERE_CORES:
-            out.append(f"{label}: Postgres sessions other than the bench's used {cpu['postgres']:.2f} cores "
-                       "(background writers, or someone else's queries)")
-    return out
+    return out + http_warnings(results)
 
 
 async def main() -> int:

@@ -19,8 +19,8 @@ import httpx
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
 from bench.httpload import open_loop, with_loadgen, wrk
-from bench.kafka_io import Tap, TenantEvents
 from bench.ingest import AdminCounts, hello_world, pid_of, share_ingest_alone, still_running, tenant_with_links
+from bench.kafka_io import Tap, TenantEvents
 from bench.visitors import NEW_VISITORS, RETURNING, wrk_script
 from kaskade_contracts import topics
 from kaskade_devtools.stack import Stack

@@ -7,6 +7,9 @@ from bench.config import (TARGET_BATCH_EVENTS_PER_S, TARGET_CEILING_FRACTION, TA
                           TARGET_PURCHASES_PER_S, TARGET_REDIRECT_CEILING_FRACTION, TARGET_REDIRECT_P99_MS,
                           TARGET_REDIRECT_PER_S)
 
+# A timed HTTP part during which this much CPU went to processes the bench did not start.
+BUSY_ELSEWHERE_CORES = 0.3
+
 
 def _get(results: dict[str, Any], *path: str) -> Any:
     for key in path:
@@ -55,6 +58,43 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 verdict(batch, TARGET_BATCH_EVENTS_PER_S),
         },
     }
+
+
+def http_warnings(results: dict[str, Any]) -> list[str]:
+    """What makes the redirect and batch figures doubtful, or what they left behind."""
+    r, b = results.get("redirect") or {}, results.get("batch") or {}
+    out = [f"other share-ingest processes were running during {phase} ({', '.join(p['foreign_services'])}): "
+           "they take CPU and share the outbox relay's lock" for phase, p in (("redirect", r), ("batch", b))
+           if p.get("foreign_services")]
+    lookup = r.get("code_lookup") or {}
+    if lookup and not lookup.get("indexed_by_code"):
+        out.append(f"redirect: no index on share_ingest.shares leads with referral_code, so each redirect scans up to "
+                   f"{lookup['shares']:,} shares to find its link; the figures depend on where this run's links sit "
+                   "in the table (Postgres' synchronized scans favour links stored together, as the bench's are)")
+    runs = {f"redirect {kind} {name}": run for kind in ("closed_loop", "fixed_rate")
+            for name, run in (r.get(kind) or {}).items()}
+    for label, run in runs.items():
+        bad = run.get("status_errors") or sum(n for s, n in (run.get("status") or {}).items() if s[0] in "45")
+        if bad or run.get("socket_errors") or run.get("errors") or run.get("unanswered"):
+            out.append(f"{label}: {bad} 4xx/5xx answers, {run.get('socket_errors') or run.get('errors') or 0} "
+                       f"socket errors, {run.get('unanswered') or 0} unanswered")
+    if b.get("rejected") or b.get("failed_requests"):
+        out.append(f"batch: {b.get('rejected')} items rejected, failed requests {b.get('failed_requests')}")
+    if b.get("left_for_attribution"):
+        out.append(f"batch: {b['left_for_attribution']} events wait on attribution's input topics (its consumer "
+                   "group was not running): the next run of attribution, a test's or the kaskade phase's, "
+                   "reads them first")
+    if b.get("batches_ran_out"):
+        out.append("batch: the prepared batches ran out before the time was up (the service beat 1.5 x the target)")
+    busy = {**{label: run.get("cpu_cores") for label, run in runs.items()}, "batch": b.get("cpu_cores")}
+    for label, cpu in busy.items():
+        if cpu and cpu.get("other", 0) > BUSY_ELSEWHERE_CORES:
+            out.append(f"{label}: {cpu['other']:.2f} cores went to processes the bench did not start "
+                       "(someone else's tests?): its figures are low")
+        if cpu and cpu.get("postgres", 0) > BUSY_ELSEWHERE_CORES:
+            out.append(f"{label}: Postgres sessions other than the bench's used {cpu['postgres']:.2f} cores "
+                       "(background writers, or someone else's queries)")
+    return out
 
 
 def _cpu_order(item: tuple[str, float]) -> int:
@@ -132,7 +172,8 @@ def _http_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          f"p50 {at_least}{_num(o['p50_ms'])} ms; answered {_num(o['answered_per_s'])}/s, "
                          f"{o['unanswered']} never; generator late p99 {_num(o['late_p99_ms'])} ms{clicks}"))
     if "clicks_recorded" in r:
-        rows.append(("redirect", "  ... clicks stored / on Kafka", f"{r['clicks_recorded']} / {r.get('clicks_on_kafka')}",
+        rows.append(("redirect", "  ... clicks stored / on Kafka",
+                     f"{r['clicks_recorded']} / {r.get('clicks_on_kafka')}",
                      "share_ingest.clicks rows / LinkClicked on kaskade.clicks.v1, this tenant, whole phase"))
     if b.get("events_per_s") is not None:
         rows.append(("batch", f"events:batch x{b['items_per_request']}, {b['clients']} clients",
