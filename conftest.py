@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +81,13 @@ def infra() -> Iterator[Infra]:
     yield found
     for c in reversed(containers):
         c.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+async def admin(infra: Infra) -> Any:
+    """A pool as kaskade_admin, a member of every service role: tests inspect any schema with it."""
+    import asyncpg
+
+    pool = await asyncpg.create_pool(infra.database_urls["admin"], min_size=1, max_size=3)
+    yield pool
+    await pool.close()

@@ -37,13 +37,6 @@ async def runtime(infra: Any) -> AsyncIterator[ServiceRuntime]:
     await rt.stop()
 
 
-@pytest.fixture(scope="module")
-async def admin(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(infra.database_urls["admin"], min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
 class Tenant:
     """A fresh tenant with helpers to publish its facts and read its verdicts."""
 

@@ -36,13 +36,6 @@ async def runtime(infra: Any) -> AsyncIterator[ServiceRuntime]:
     await rt.stop()
 
 
-@pytest.fixture(scope="module")
-async def admin(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(infra.database_urls["admin"], min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
 @pytest.fixture
 async def tenant(runtime: ServiceRuntime) -> str:
     return f"nt-{uuid.uuid4().hex[:10]}"

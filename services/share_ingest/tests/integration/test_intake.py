@@ -49,13 +49,6 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@pytest.fixture(scope="module")
-async def admin(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(infra.database_urls["admin"], min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
 @pytest.fixture
 async def tenant(client: httpx.AsyncClient) -> str:
     tenant = f"si-{uuid.uuid4().hex[:10]}"

@@ -57,13 +57,6 @@ async def tight(infra: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@pytest.fixture(scope="module")
-async def admin(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(infra.database_urls["admin"], min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
 def new_tenant_id() -> str:
     return f"tn-{uuid.uuid4().hex[:10]}"
 
