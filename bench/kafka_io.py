@@ -76,6 +76,9 @@ async def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
     await asyncio.wait_for(admin.start(), ADMIN_TIMEOUT_S)
     await asyncio.wait_for(consumer.start(), ADMIN_TIMEOUT_S)
     try:
+        # A consumer without a subscription knows no topic's partitions until asked: without
+        # this, `parts` came out empty and every lag read 0.
+        await asyncio.wait_for(consumer._client.force_metadata_update(), ADMIN_TIMEOUT_S)  # noqa: SLF001
         committed = await asyncio.wait_for(admin.list_consumer_group_offsets(group), ADMIN_TIMEOUT_S)
         parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         ends = await asyncio.wait_for(consumer.end_offsets(parts), ADMIN_TIMEOUT_S)
