@@ -6,10 +6,9 @@ A few clients send 1,000-item batches, mostly conversions and shares and a few c
 fixed time; the figure is accepted events per second into Kafka: this tenant's ShareRecorded,
 ConversionRecorded and LinkClicked as they arrive on their topics, counted by a tap.
 
-Only share-ingest runs, so those events stay on the topics for attribution's consumer group, to
-be read by whoever runs attribution next (the kaskade phase drains it first). The conversions
-carry no referral code so that they end there instead of becoming rewards and notifications;
-intake does the same work for them either way.
+Only share-ingest runs while timed; attribution and reward read those events afterwards
+(bench.ingest.drain_downstream). The conversions carry no referral code, so that they end there
+instead of becoming rewards and notifications; intake does the same work for them either way.
 """
 from __future__ import annotations
 
@@ -27,8 +26,9 @@ import orjson
 
 from bench.config import TARGET_BATCH_EVENTS_PER_S, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
-from bench.ingest import AdminCounts, pid_of, share_ingest_alone, still_running, tenant_with_links
-from bench.kafka_io import Tap, TenantEvents, group_lag
+from bench.ingest import (AdminCounts, drain_downstream, pid_of, share_ingest_alone, still_running,
+                          tenant_with_links)
+from bench.kafka_io import Tap, TenantEvents
 from bench.load import percentile
 from bench.visitors import USER_AGENTS
 from kaskade_contracts import topics
@@ -38,7 +38,7 @@ RATE_LIMIT_ENV = {"KASKADE_SHARE_INGEST_RATE_LIMIT_PER_S": "1000000",
 LINKS = 20
 CLICK_EVERY = 50  # one item in 50 is a click; the rest alternate conversion, share
 FACTS = ("ShareRecorded", "ConversionRecorded", "LinkClicked")
-ATTRIBUTION_INPUTS = (topics.SHARES.name, topics.CONVERSIONS.name, topics.CLICKS.name)
+FACT_TOPICS = (topics.SHARES.name, topics.CONVERSIONS.name, topics.CLICKS.name)
 
 
 def batch_body(seq: int, items: int, codes: list[str]) -> bytes:
@@ -94,7 +94,7 @@ async def run_batch(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
             base_url=ingest.base_url, timeout=60, headers={**auth, "content-type": "application/json"},
             limits=httpx.Limits(max_connections=cfg.batch_clients)))
         arrivals = TenantEvents(tenant, FACTS)
-        tap = Tap(cfg.bootstrap, ATTRIBUTION_INPUTS, arrivals.on_record)
+        tap = Tap(cfg.bootstrap, FACT_TOPICS, arrivals.on_record)
         await tap.start()
         cleanup.push_async_callback(tap.stop)
 
@@ -125,8 +125,8 @@ async def run_batch(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
             "request_p50_ms": round(percentile(lat, 0.5), 1) if lat else None,
             "request_p99_ms": round(percentile(lat, 0.99), 1) if lat else None,
             "kafka_events": dict(arrivals.by_type), "seconds": round(seconds, 3),
-            "events_per_s": round(arrivals.total / seconds, 1) if seconds > 0 else None,
-            "left_for_attribution": await group_lag(cfg.bootstrap, "attribution", ATTRIBUTION_INPUTS)})
+            "events_per_s": round(arrivals.total / seconds, 1) if seconds > 0 else None})
         result["foreign_services"] = sorted(set(result["foreign_services"]) |
                                             set(foreign_services(set(pids.values()), ("share_ingest",))))
+    result["drain"] = await drain_downstream(cfg, "batch")
     return result

@@ -111,7 +111,8 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
     for name in SERVICES:  # the services' logs then hold this run only
         (LOG_DIR / f"{name}.log").unlink(missing_ok=True)
     try:
-        await asyncio.to_thread(stack.start, timeout=cfg.startup_timeout_s)
+        # From the main thread: Stack's services die with the thread that started them.
+        stack.start(timeout=cfg.startup_timeout_s)
         pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
         result["foreign_services"] = foreign_services(set(pids.values()), SERVICES)
         result["tenant_registration"] = await register_tenant(tenant)
