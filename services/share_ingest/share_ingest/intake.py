@@ -33,6 +33,17 @@ def _rejected(error: str, detail: str) -> Outcome:
     return Outcome("rejected", error, detail)
 
 
+async def _store(facts: list[tuple[int, Envelope[Any]]], new: set[Any], id_field: str,
+                 outcomes: list[Outcome | None], data: Callable[[Any], dict[str, Any]]) -> list[Envelope[Any]]:
+    """Given the keys an insert reported as new, mark each command accepted (first copy of a new
+    fact) or duplicate, and return the facts to emit."""
+    fresh = first_of_each_new(facts, lambda x: (x[1].tenant_id, getattr(x[1].payload, id_field)), new)
+    fresh_idx = {i for i, _ in fresh}
+    for i, f in facts:
+        outcomes[i] = Outcome("accepted" if i in fresh_idx else "duplicate", data=data(f.payload))
+    return [f for _, f in fresh]
+
+
 class Intake:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.secret = settings.code_secret.get_secret_value().encode()
@@ -75,15 +86,10 @@ class Intake:
         facts = [(i, new_envelope(domain.share_recorded(
             c.payload, domain.referral_code(self.secret, c.tenant_id, c.payload.share_id), self.base_url),
             tenant_id=c.tenant_id, occurred_at=c.occurred_at, causation=c)) for i, c in todo]
-        new = await repo.insert_shares(conn, [f for _, f in facts])
-        fresh = first_of_each_new(facts, lambda x: (x[1].tenant_id, x[1].payload.share_id), new)
-        fresh_idx = {i for i, _ in fresh}
-        for i, f in facts:
-            # The code is derived from the share id, so a duplicate gets the same code back.
-            outcomes[i] = Outcome("accepted" if i in fresh_idx else "duplicate", data={
-                "share_id": str(f.payload.share_id), "referral_code": f.payload.referral_code,
-                "referral_url": f.payload.referral_url})
-        return [f for _, f in fresh]
+        # The code is derived from the share id, so a duplicate gets the same code back.
+        return await _store(facts, await repo.insert_shares(conn, [f for _, f in facts]), "share_id", outcomes,
+                            lambda p: {"share_id": str(p.share_id), "referral_code": p.referral_code,
+                                       "referral_url": p.referral_url})
 
     async def _clicks(self, conn: asyncpg.Connection, todo: list[tuple[int, Envelope[RecordClick]]],
                       outcomes: list[Outcome | None]) -> list[Envelope[Any]]:
@@ -99,26 +105,16 @@ class Intake:
                 fact = domain.link_clicked(p.click_id, p.referral_code, link["campaign_id"], link["sharer_id"],
                                            p.visitor_id, domain.ip_hash(self.secret, p.ip), p.user_agent, p.referer)
                 facts.append((i, new_envelope(fact, tenant_id=c.tenant_id, occurred_at=c.occurred_at, causation=c)))
-        new = await repo.insert_clicks(conn, [f for _, f in facts])
-        fresh = first_of_each_new(facts, lambda x: (x[1].tenant_id, x[1].payload.click_id), new)
-        fresh_idx = {i for i, _ in fresh}
-        for i, f in facts:
-            outcomes[i] = Outcome("accepted" if i in fresh_idx else "duplicate",
-                                  data={"click_id": str(f.payload.click_id)})
-        return [f for _, f in fresh]
+        return await _store(facts, await repo.insert_clicks(conn, [f for _, f in facts]), "click_id", outcomes,
+                            lambda p: {"click_id": str(p.click_id)})
 
     async def _conversions(self, conn: asyncpg.Connection, todo: list[tuple[int, Envelope[RecordConversion]]],
                            outcomes: list[Outcome | None]) -> list[Envelope[Any]]:
         todo = await self._campaigns_usable(conn, todo, outcomes)
         facts = [(i, new_envelope(domain.conversion_recorded(c.payload), tenant_id=c.tenant_id,
                                   occurred_at=c.occurred_at, causation=c)) for i, c in todo]
-        new = await repo.insert_conversions(conn, [f for _, f in facts])
-        fresh = first_of_each_new(facts, lambda x: (x[1].tenant_id, x[1].payload.conversion_id), new)
-        fresh_idx = {i for i, _ in fresh}
-        for i, f in facts:
-            outcomes[i] = Outcome("accepted" if i in fresh_idx else "duplicate",
-                                  data={"conversion_id": str(f.payload.conversion_id)})
-        return [f for _, f in fresh]
+        return await _store(facts, await repo.insert_conversions(conn, [f for _, f in facts]), "conversion_id",
+                            outcomes, lambda p: {"conversion_id": str(p.conversion_id)})
 
     async def _refunds(self, conn: asyncpg.Connection, todo: list[tuple[int, Envelope[RecordRefund]]],
                        outcomes: list[Outcome | None]) -> list[Envelope[Any]]:
