@@ -27,9 +27,10 @@ CLICKS = Topic("kaskade.clicks.v1", "share-ingest", "LinkClicked: a person follo
 CONVERSIONS = Topic("kaskade.conversions.v1", "share-ingest",
                     "ConversionRecorded / RefundRecorded: signups, purchases and their refunds.")
 ATTRIBUTIONS = Topic("kaskade.attributions.v1", "attribution",
-                     "ConversionAttributed / ConversionUnattributed / AttributionRejected.")
+                     "ConversionAttributed / ConversionUnattributed / AttributionRejected / AttributionReversed.")
 REWARDS = Topic("kaskade.rewards.v1", "reward",
-                "RewardGranted: the public contract downstream systems consume.")
+                "RewardGranted / RewardConfirmed / RewardRevoked / RewardDeclined / CampaignBudgetWarning / "
+                "CampaignBudgetExhausted: the public contract downstream systems consume.")
 
 CAMPAIGNS = Topic("kaskade.campaigns.v1", "share-ingest",
                   "CampaignDefined: the latest definition of each campaign (compacted: one per campaign).",
@@ -41,7 +42,11 @@ CUSTOMERS = Topic("kaskade.customers.v1", "share-ingest",
 ERASURES = Topic("kaskade.erasures.v1", "share-ingest",
                  "CustomerErased: every service removes or anonymises that customer's personal data.")
 
-ALL: tuple[Topic, ...] = (INTAKE, CAMPAIGNS, CUSTOMERS, ERASURES, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS, REWARDS)
+TENANTS = Topic("kaskade.tenants.v1", "share-ingest",
+                 "ApiKeyChanged: tenant API key hashes, so every service with a tenant API can authenticate. "
+                 "Compacted: the latest state of each key.", partitions=1, config={"cleanup.policy": "compact"})
+
+ALL: tuple[Topic, ...] = (INTAKE, CAMPAIGNS, CUSTOMERS, ERASURES, TENANTS, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS, REWARDS)
 # Dead letters are kept long: someone has to look at them before they expire.
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}
 

@@ -74,6 +74,25 @@ SAMPLES: dict[str, Payload] = {
                                             conversion_id=CONVERSION, rule_id="referrer-fixed",
                                             recipient_id="cust-1", role=events.RewardRole.referrer, amount_minor=500,
                                             currency="EUR", reason="budget_exhausted"),
+    "ApiKeyChanged": events.ApiKeyChanged(key_id="0123456789abcdef", secret_hash="ab" * 32,
+                                          expires_at=AT + timedelta(days=1)),
+    "AttributionReversed": events.AttributionReversed(
+        conversion_id=CONVERSION, refund_id=uuid.UUID("66666666-6666-4666-8666-666666666666"), campaign_id="spring",
+        kind=events.RefundKind.refund, referee_id="cust-3", referrer_id="cust-2", amount_minor=1000,
+        refunded_total_minor=1000, conversion_amount_minor=4999, currency="EUR", full=False),
+    "RewardConfirmed": events.RewardConfirmed(reward_id=REWARD, idempotency_key="k" * 64, campaign_id="spring",
+                                              conversion_id=CONVERSION, rule_id="referee", recipient_id="cust-3",
+                                              role=events.RewardRole.referee, kind=events.RewardKind.discount_code,
+                                              amount_minor=1000, currency="EUR", discount_code="KSK-7HQ2-M9XA"),
+    "RewardRevoked": events.RewardRevoked(reward_id=REWARD, idempotency_key="k" * 64, campaign_id="spring",
+                                          conversion_id=CONVERSION, rule_id="referrer", recipient_id="cust-1",
+                                          role=events.RewardRole.referrer, amount_minor=200, remaining_minor=300,
+                                          currency="EUR", reason="refund", compensated=True),
+    "CampaignBudgetWarning": events.CampaignBudgetWarning(campaign_id="spring", budget_minor=50_000,
+                                                          committed_minor=40_100, currency="CHF",
+                                                          threshold_percent=80),
+    "CampaignBudgetExhausted": events.CampaignBudgetExhausted(campaign_id="spring", budget_minor=50_000,
+                                                              committed_minor=49_900, currency="CHF"),
 }
 
 

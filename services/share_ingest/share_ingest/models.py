@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from kaskade_contracts.events import _ClickFields, _ConversionFields, _RefundFields, _ShareFields
+from kaskade_contracts.intake import _ClickFields, _ConversionFields, _RefundFields, _ShareFields
 
 MAX_BATCH = 1000
 
