@@ -22,6 +22,8 @@ class ShareRecorded(_ShareFields):
     sharer_email_hash: KeyedHash | None = Field(
         default=None, description="Keyed hash of the sharer's email when share-ingest knows their profile; "
                                   "lets attribution spot self-referrals under another customer id.")
+    sharer_segment: str | None = Field(default=None, max_length=64, description="The sharer's segment from their "
+                                                                               "profile, for analytics.")
 
 
 @register
@@ -49,6 +51,8 @@ class ConversionRecorded(_ConversionFields):
     topic: ClassVar[str] = topics.CONVERSIONS.name
     customer_email_hash: KeyedHash | None = Field(
         default=None, description="Keyed hash of the customer's email when share-ingest knows their profile.")
+    customer_segment: str | None = Field(default=None, max_length=64, description="The customer's segment from "
+                                                                                 "their profile, for analytics.")
 
 
 @register
