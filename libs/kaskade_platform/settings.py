@@ -31,6 +31,14 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_s: float = 0.5
     outbox_retention_s: float = 24 * 3600
 
+    # HTTP API (services that serve one)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    max_body_bytes: int = 2 * 1024 * 1024
+    key_cache_s: float = Field(default=10.0, description="How long a verified API key is trusted without a query.")
+    rate_limit_per_s: float = Field(default=2000.0, description="Requests (batch items) per second per tenant.")
+    rate_limit_burst: float = 4000.0
+
     log_level: str = "INFO"
     graceful_timeout_s: float = 30.0
 

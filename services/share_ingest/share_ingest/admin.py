@@ -18,11 +18,12 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from kaskade_contracts.envelope import Contract, TenantId
-from kaskade_contracts.events import CampaignTerms
+from kaskade_contracts.envelope import Contract, Envelope, TenantId, new_envelope
+from kaskade_contracts.events import ApiKeyChanged, CampaignTerms
+from kaskade_platform import apikeys
 from kaskade_platform.db import create_pool
 from kaskade_platform.outbox import Outbox
-from share_ingest import campaigns, repo, tenancy
+from share_ingest import campaigns, repo
 from share_ingest.models import OPERATOR_ERRORS
 from share_ingest.auth import OperatorAuth
 from share_ingest.config import Settings
@@ -72,13 +73,20 @@ class Tenants:
             return await self._issue(conn, tenant_id, rotate=True)
 
     async def _issue(self, conn: asyncpg.Connection, tenant_id: str, rotate: bool) -> IssuedKey:
-        key = tenancy.mint()
+        key = apikeys.mint()
         await repo.insert_api_key(conn, tenant_id, key.key_id, key.secret_hash)
         expires = None
         if rotate:
             expires = datetime.now(timezone.utc) + self.grace
             await repo.expire_api_keys(conn, tenant_id, key.key_id, expires)
         return IssuedKey(tenant_id=tenant_id, key_id=key.key_id, api_key=key.token, previous_keys_expire_at=expires)
+
+
+async def announce_api_keys(conn: asyncpg.Connection) -> list[Envelope[ApiKeyChanged]]:
+    """Periodic job: tell the other services about new, rotated and revoked keys."""
+    return [new_envelope(ApiKeyChanged(key_id=r["key_id"], secret_hash=r["secret_hash"].hex(),
+                                       expires_at=r["expires_at"], revoked_at=r["revoked_at"]),
+                         tenant_id=r["tenant_id"]) for r in await repo.announce_api_keys(conn)]
 
 
 def build_admin_router(settings: Settings, pool: Callable[[], Any], outbox: Outbox) -> APIRouter:

@@ -8,8 +8,6 @@ class Settings(ServiceSettings):
     model_config = settings_for("KASKADE_SHARE_INGEST_")
 
     service_name: str = "share-ingest"
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
     public_base_url: str = Field(default="http://127.0.0.1:8000",
                                  description="Base of the referral URLs handed out, e.g. https://go.example.com")
     default_landing_url: str = Field(default="https://shop.example.com/",
@@ -19,8 +17,6 @@ class Settings(ServiceSettings):
     click_dedup_window_s: int = 1800
     operator_token: SecretStr | None = Field(default=None, description="Bearer token of the operator API "
                                                                          "(tenants and keys); unset disables it.")
+    key_announce_interval_s: float = Field(default=0.5, description="How often key changes are published to "
+                                                                    "the other services.")
     key_grace_period_s: int = Field(default=86400, description="How long old keys stay valid after a rotation.")
-    key_cache_s: float = 10.0
-    rate_limit_per_s: float = Field(default=2000.0, description="Requests (batch items) per second per tenant.")
-    rate_limit_burst: float = 4000.0
-    max_body_bytes: int = 2 * 1024 * 1024

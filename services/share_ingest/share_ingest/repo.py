@@ -114,13 +114,13 @@ async def insert_api_key(conn: asyncpg.Connection, tenant_id: str, key_id: str, 
 async def expire_api_keys(conn: asyncpg.Connection, tenant_id: str, keep: str, expires_at: datetime) -> None:
     """Rotation: every other live key of the tenant stays valid until `expires_at`."""
     await conn.execute(
-        """UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, $3), $3)
+        """UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, $3), $3), announced = false
            WHERE tenant_id = $1 AND key_id <> $2 AND revoked_at IS NULL""", tenant_id, keep, expires_at)
 
 
 async def revoke_api_key(conn: asyncpg.Connection, tenant_id: str, key_id: str) -> bool:
     return bool(await conn.fetchval(
-        """UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL
+        """UPDATE api_keys SET revoked_at = now(), announced = false WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL
            RETURNING true""", tenant_id, key_id))
 
 
@@ -133,6 +133,14 @@ async def api_keys(conn: asyncpg.Connection, tenant_id: str) -> list[asyncpg.Rec
 async def api_key(conn: asyncpg.Connection, key_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT key_id, tenant_id, secret_hash, expires_at, revoked_at FROM api_keys WHERE key_id = $1", key_id)
+
+
+async def announce_api_keys(conn: asyncpg.Connection, limit: int = 500) -> list[asyncpg.Record]:
+    """Claims key changes not yet announced; the caller publishes them in the same transaction."""
+    return await conn.fetch(
+        """UPDATE api_keys SET announced = true WHERE key_id IN (
+               SELECT key_id FROM api_keys WHERE NOT announced ORDER BY key_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING key_id, tenant_id, secret_hash, expires_at, revoked_at""", limit)
 
 
 async def known_tenants(conn: asyncpg.Connection, tenant_ids: Iterable[str]) -> set[str]:

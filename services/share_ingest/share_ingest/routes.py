@@ -131,32 +131,3 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
                              rejected=sum(r.status == "rejected" for r in done), results=done)
 
     return router
-
-
-def install_error_handlers(app: Any) -> None:
-    """Every error a caller can cause is a 4xx JSON body naming the problem; never an HTML 500."""
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        return JSONResponse({"error": "validation_failed", "detail": fields}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail).lower().replace(" ", "_")}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(asyncpg.DataError)
-    async def bad_data(_: Request, exc: asyncpg.DataError) -> JSONResponse:
-        # Backstop: the models refuse what Postgres cannot store, so this should not be reached.
-        log.warning("input refused by the database", extra={"error": type(exc).__name__})
-        return JSONResponse({"error": "invalid_input", "detail": "a value cannot be stored"}, status_code=422)
-
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(OSError)
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable", extra={"error": repr(exc)})
-        return JSONResponse({"error": "unavailable", "detail": "storage is unavailable; retry later"},
-                            status_code=503, headers={"Retry-After": "1"})

@@ -1,6 +1,7 @@
 """Tenant API keys: minting, parsing and checking. Pure; the clock is passed in.
 
-A key reads `ksk_<key id>.<secret>`: the id finds the row, the secret proves possession.
+A key reads `ksk_<key id>.<secret>`: the id finds the row, the secret proves possession. Only
+SHA-256 of the secret is stored (the secret is 256 random bits, so a fast hash is safe).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class StoredKey:
 
 def mint() -> NewKey:
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-    return NewKey(key_id, _hash(secret), f"{PREFIX}{key_id}.{secret}")
+    return NewKey(key_id, secret_hash(secret), f"{PREFIX}{key_id}.{secret}")
 
 
 def parse(token: str) -> tuple[str, str] | None:
@@ -48,8 +49,8 @@ def verify(stored: StoredKey | None, secret: str, now: datetime) -> str | None:
         return None
     if stored.expires_at is not None and stored.expires_at <= now:
         return None
-    return stored.tenant_id if hmac.compare_digest(stored.secret_hash, _hash(secret)) else None
+    return stored.tenant_id if hmac.compare_digest(stored.secret_hash, secret_hash(secret)) else None
 
 
-def _hash(secret: str) -> bytes:
+def secret_hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
