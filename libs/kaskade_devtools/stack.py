@@ -20,6 +20,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("share_ingest", "attribution", "reward", "notification")
+# Each service's HTTP API listens on the stack's base port plus its offset (8000..8003 by default);
+# the n-th extra instance of a service adds 10 * n.
+PORT_OFFSET = {name: i for i, name in enumerate(SERVICES)}
 
 
 def _die_with_parent() -> None:
@@ -84,22 +87,30 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def _env(self, name: str) -> dict[str, str]:
+    def url(self, name: str, instance: int = 0) -> str:
+        """Base URL of a service's HTTP API."""
+        return f"http://127.0.0.1:{self._port(name, instance)}"
+
+    def _port(self, name: str, instance: int = 0) -> int:
+        return self.http_port + PORT_OFFSET[name] + 10 * instance
+
+    def _env(self, name: str, instance: int = 0) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KASKADE_") or "DATABASE_URL" not in k}
         own = f"KASKADE_{name.upper()}_DATABASE_URL"
         if own not in os.environ:
             raise RuntimeError(f"{own} is not set: source deploy/local/env.sh or run `make up` first")
         env[own] = os.environ[own]  # a service sees only its own credentials
-        env.update({"KASKADE_SHARE_INGEST_HTTP_PORT": str(self.http_port),
+        env.update({f"KASKADE_{name.upper()}_HTTP_PORT": str(self._port(name, instance)),
                     "KASKADE_SHARE_INGEST_PUBLIC_BASE_URL": self.base_url, "PYTHONUNBUFFERED": "1"})
         env.update(self.extra_env)
         return env
 
     def start(self, *names: str, timeout: float = 60.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if "share_ingest" in (names or SERVICES) and not _port_free(self.http_port):
-            raise RuntimeError(f"port {self.http_port} is taken: another share-ingest (or something else) "
-                               "is running there; stop it first")
+        for name in names or SERVICES:
+            if name not in self.processes and not _port_free(self._port(name)):
+                raise RuntimeError(f"port {self._port(name)} is taken: another {name} (or something else) "
+                                   "is running there; stop it first")
         for name in names or SERVICES:
             p = self.processes.get(name) or ServiceProcess(name, self.log_dir / f"{name}.log", self._env(name))
             self.processes[name] = p
@@ -134,7 +145,7 @@ class Stack:
         started it."""
         n = sum(1 for key in self.processes if key.split("#")[0] == name) + 1
         key = f"{name}#{n}"
-        self.processes[key] = ServiceProcess(name, self.log_dir / f"{name}-{n}.log", self._env(name))
+        self.processes[key] = ServiceProcess(name, self.log_dir / f"{name}-{n}.log", self._env(name, instance=n))
         self.processes[key].start()
         return key
 
