@@ -89,10 +89,16 @@ async def find_link(conn: asyncpg.Connection, code: str) -> asyncpg.Record | Non
            FROM shares s JOIN campaigns c USING (tenant_id, campaign_id) WHERE s.referral_code = $1""", code)
 
 
-async def last_click(conn: asyncpg.Connection, tenant_id: str, code: str, visitor_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT click_id, occurred_at FROM clicks WHERE tenant_id = $1 AND referral_code = $2 AND visitor_id = $3
-           ORDER BY occurred_at DESC LIMIT 1""", tenant_id, code, visitor_id)
+async def recent_clicks(conn: asyncpg.Connection, keys: Iterable[tuple[str, str, str]], since: datetime,
+                        ) -> dict[tuple[str, str, str], uuid.UUID]:
+    """The latest click since `since` of each (tenant, referral code, visitor)."""
+    keys = list(keys)
+    rows = await conn.fetch(
+        """SELECT k.t, k.code, k.v, last.click_id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, code, v)
+           CROSS JOIN LATERAL (SELECT click_id FROM clicks WHERE tenant_id = k.t AND referral_code = k.code
+                               AND visitor_id = k.v AND occurred_at > $4 ORDER BY occurred_at DESC LIMIT 1) last""",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], since)
+    return {(r["t"], r["code"], r["v"]): r["click_id"] for r in rows}
 
 
 async def create_tenant(conn: asyncpg.Connection, tenant_id: str, name: str) -> bool:

@@ -6,6 +6,8 @@ The service runs in this process with its real runtime; a later event on the sam
 """
 from __future__ import annotations
 
+import asyncio
+
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -169,6 +171,48 @@ async def test_a_link_preview_bot_is_redirected_but_not_counted(infra: Any, clie
     person_click = httpx.URL(person.headers["location"]).params["kaskade_click"]
     assert [str(e.payload.click_id) for e in clicks.events("LinkClicked")] == [person_click]
     assert await count(admin, "clicks", tenant) == 1
+
+
+async def test_a_crowd_of_visitors_is_redirected_with_every_click_durable(client: httpx.AsyncClient,
+                                                                           admin: asyncpg.Pool, tenant: str) -> None:
+    """Group commit: concurrent visitors share transactions, yet each click is stored before its
+    redirect, and a returning visitor's double click in the same instant is counted once."""
+    code = (await share(client, tenant)).json()["referral_code"]
+    returning = {"User-Agent": BROWSER, "Cookie": "kaskade_vid=rv-double-clicker"}
+    answers = await asyncio.gather(*[client.get(f"/r/{code}", headers={"User-Agent": BROWSER}) for _ in range(60)],
+                                   *[client.get(f"/r/{code}", headers=returning) for _ in range(5)])
+
+    assert {a.status_code for a in answers} == {302}
+    clicks = [httpx.URL(a.headers["location"]).params["kaskade_click"] for a in answers]
+    assert len(set(clicks[:60])) == 60 and len(set(clicks[60:])) == 1
+    stored = {str(r["click_id"]) for r in await admin.fetch(
+        "SELECT click_id FROM share_ingest.clicks WHERE tenant_id = $1", tenant)}
+    assert stored == set(clicks)
+    assert {a.cookies["kaskade_vid"] for a in answers[60:]} == {"rv-double-clicker"}
+
+
+async def test_a_paused_campaigns_links_answer_410_and_resume_brings_them_back(client: httpx.AsyncClient,
+                                                                               tenant: str) -> None:
+    h = await auth(client, tenant)
+    code = (await share(client, tenant)).json()["referral_code"]
+    assert (await client.get(f"/r/{code}", headers={"User-Agent": BROWSER})).status_code == 302
+
+    assert (await client.post("/v1/campaigns/default/pause", headers=h)).status_code == 200
+    paused = await eventually_status(client, code, 410)
+    assert paused.headers["content-type"].startswith("text/html") and "ended" in paused.text
+
+    assert (await client.post("/v1/campaigns/default/resume", headers=h)).status_code == 200
+    assert (await eventually_status(client, code, 302)).headers["location"].startswith(LANDING)
+
+
+async def eventually_status(client: httpx.AsyncClient, code: str, status: int) -> httpx.Response:
+    """Links are cached for link_cache_s (1 s): the change shows within a few seconds."""
+    for _ in range(50):
+        r = await client.get(f"/r/{code}", headers={"User-Agent": BROWSER})
+        if r.status_code == status:
+            return r
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"/r/{code} still answers {r.status_code}, expected {status}")
 
 
 @pytest.mark.parametrize("code", ["NoSuchCode12", "x" * 40])

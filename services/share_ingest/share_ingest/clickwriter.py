@@ -1,0 +1,86 @@
+"""Group commit for the redirect's clicks.
+
+A visitor is redirected only once their click is durable (the click row and its outbox row are
+committed), yet one transaction carries every click that arrived meanwhile: while one batch
+commits, the next one gathers. A returning visitor's repeat click inside the dedup window is
+resolved in the same round trip and counted once.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from kaskade_contracts.envelope import Envelope
+from kaskade_contracts.events import LinkClicked
+from kaskade_platform.outbox import Outbox
+from share_ingest import repo
+
+
+@dataclass(slots=True)
+class Visit:
+    """A person following a referral link; `click` is the fact to record unless it is a repeat."""
+    click: Envelope[LinkClicked]
+    returning: bool  # the visitor carried our cookie, so an earlier click may exist
+    done: asyncio.Future[uuid.UUID] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.click.tenant_id, self.click.payload.referral_code, self.click.payload.visitor_id
+
+
+class ClickWriter:
+    def __init__(self, pool: Callable[[], asyncpg.Pool], outbox: Outbox, dedup_window_s: int, *,
+                 max_batch: int = 1000, max_in_flight: int = 2) -> None:
+        self.pool, self.outbox, self.window = pool, outbox, timedelta(seconds=dedup_window_s)
+        self.max_batch, self.max_in_flight = max_batch, max_in_flight
+        self._waiting: list[Visit] = []
+        self._in_flight = 0
+
+    async def record(self, visit: Visit) -> uuid.UUID:
+        """The click id the visitor is sent on with: a new one, or the one of their recent click."""
+        self._waiting.append(visit)
+        if self._in_flight < self.max_in_flight:
+            self._in_flight += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await visit.done
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
+                try:
+                    await self._write(batch)
+                except Exception as exc:  # noqa: BLE001 - each waiting visitor gets the error (a 503)
+                    for visit in batch:
+                        if not visit.done.done():
+                            visit.done.set_exception(exc)
+        finally:
+            self._in_flight -= 1
+
+    async def _write(self, batch: list[Visit]) -> None:
+        async with self.pool().acquire() as conn:
+            async with conn.transaction():
+                known = await self._recent(conn, [v for v in batch if v.returning])
+                fresh: list[Envelope[LinkClicked]] = []
+                for visit in batch:
+                    if visit.key not in known:  # also folds one visitor's double click inside this batch
+                        known[visit.key] = visit.click.payload.click_id
+                        fresh.append(visit.click)
+                await repo.insert_clicks(conn, fresh)
+                await self.outbox.enqueue(conn, fresh)
+        self.outbox.notify_committed()
+        for visit in batch:
+            if not visit.done.done():
+                visit.done.set_result(known[visit.key])
+
+    async def _recent(self, conn: asyncpg.Connection, returning: list[Visit]) -> dict[tuple[str, str, str], Any]:
+        if not returning:
+            return {}
+        since: datetime = min(v.click.occurred_at for v in returning) - self.window
+        return await repo.recent_clicks(conn, {v.key for v in returning}, since)
