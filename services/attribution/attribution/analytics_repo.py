@@ -1,0 +1,104 @@
+"""The analytics read models' writes: one set-based statement per table per batch.
+
+Rows are written in key order, so two instances upserting overlapping rows lock them in the same
+order instead of deadlocking.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from attribution.analytics_facts import CustomerFact, CustomerKey, LinkFact, LinkKey
+from kaskade_contracts.envelope import Envelope
+from kaskade_contracts.events import ConversionRecorded, LinkClicked
+from kaskade_platform.dedupe import first_of_each_new
+
+
+async def upsert_links(conn: asyncpg.Connection, links: dict[LinkKey, LinkFact]) -> None:
+    keys = sorted(links)
+    rows = [links[k] for k in keys]
+    await conn.execute(
+        """INSERT INTO analytics_links AS l (tenant_id, referral_code, campaign_id, sharer_id, shared, shared_on,
+                                             channel, message_variant, sharer_segment, sentiment, clicks)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::date[],
+                                $7::text[], $8::text[], $9::text[], $10::smallint[], $11::int[])
+           ON CONFLICT (tenant_id, referral_code) DO UPDATE SET
+             shared = greatest(l.shared, excluded.shared),
+             shared_on = coalesce(l.shared_on, excluded.shared_on),
+             channel = coalesce(l.channel, excluded.channel),
+             message_variant = coalesce(l.message_variant, excluded.message_variant),
+             sharer_segment = coalesce(l.sharer_segment, excluded.sharer_segment),
+             sentiment = coalesce(l.sentiment, excluded.sentiment),
+             clicks = l.clicks + excluded.clicks""",
+        [k[0] for k in keys], [k[1] for k in keys], [r.campaign_id for r in rows], [r.sharer_id for r in rows],
+        [r.shared for r in rows], [r.shared_on for r in rows], [r.channel for r in rows],
+        [r.message_variant for r in rows], [r.sharer_segment for r in rows], [r.sentiment for r in rows],
+        [r.clicks for r in rows])
+
+
+async def insert_clicks(conn: asyncpg.Connection,
+                        clicks: Sequence[Envelope[LinkClicked]]) -> list[tuple[str, str, str, str]]:
+    """Remember which link each click followed; returns (tenant, code, campaign, sharer) of the
+    clicks not seen before, the only ones to count."""
+    new = await conn.fetch(
+        """INSERT INTO analytics_clicks (tenant_id, click_id, referral_code)
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[])
+           ON CONFLICT DO NOTHING RETURNING tenant_id, click_id""",
+        [e.tenant_id for e in clicks], [e.payload.click_id for e in clicks], [e.payload.referral_code for e in clicks])
+    fresh = first_of_each_new(clicks, lambda e: (e.tenant_id, e.payload.click_id),
+                              {(r["tenant_id"], r["click_id"]) for r in new})
+    return [(e.tenant_id, e.payload.referral_code, e.payload.campaign_id, e.payload.sharer_id) for e in fresh]
+
+
+async def insert_conversions(conn: asyncpg.Connection, convs: Sequence[Envelope[ConversionRecorded]]) -> None:
+    """Keep when and through what each conversion with a code or click happened."""
+    linked = [e for e in convs if e.payload.referral_code or e.payload.click_id]
+    await conn.execute(
+        """INSERT INTO analytics_conversions (tenant_id, conversion_id, converted_at, referral_code, click_id)
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[])
+           ON CONFLICT DO NOTHING""",
+        [e.tenant_id for e in linked], [e.payload.conversion_id for e in linked], [e.occurred_at for e in linked],
+        [e.payload.referral_code for e in linked], [e.payload.click_id for e in linked])
+
+
+async def upsert_customers(conn: asyncpg.Connection, facts: dict[CustomerKey, CustomerFact]) -> None:
+    """Merge by the rules of CustomerFact.merge."""
+    keys = sorted(facts)
+    rows = [facts[k] for k in keys]
+    await conn.execute(
+        """INSERT INTO analytics_customers AS c (tenant_id, campaign_id, customer_id, generation, referrer_id,
+                                                 bound_by, bound_path, signed_up, purchased, segment, segment_at,
+                                                 first_converted_at, first_shared_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::uuid[], $7::text[],
+                                $8::bool[], $9::bool[], $10::text[], $11::timestamptz[], $12::timestamptz[],
+                                $13::timestamptz[])
+           ON CONFLICT (tenant_id, campaign_id, customer_id) DO UPDATE SET
+             generation = least(c.generation, excluded.generation),
+             referrer_id = coalesce(c.referrer_id, excluded.referrer_id),
+             bound_by = coalesce(c.bound_by, excluded.bound_by),
+             bound_path = CASE WHEN c.bound_by IS NULL THEN excluded.bound_path ELSE c.bound_path END,
+             signed_up = c.signed_up OR excluded.signed_up,
+             purchased = c.purchased OR excluded.purchased,
+             segment = CASE WHEN excluded.segment IS NOT NULL
+                             AND (c.segment_at IS NULL OR excluded.segment_at < c.segment_at)
+                            THEN excluded.segment ELSE c.segment END,
+             segment_at = CASE WHEN excluded.segment IS NOT NULL
+                                AND (c.segment_at IS NULL OR excluded.segment_at < c.segment_at)
+                               THEN excluded.segment_at ELSE c.segment_at END,
+             first_converted_at = least(c.first_converted_at, excluded.first_converted_at),
+             first_shared_at = least(c.first_shared_at, excluded.first_shared_at)""",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [r.generation for r in rows],
+        [r.referrer_id for r in rows], [r.bound_by for r in rows], [r.bound_path for r in rows],
+        [r.signed_up for r in rows], [r.purchased for r in rows], [r.segment for r in rows],
+        [r.segment_at for r in rows], [r.first_converted_at for r in rows], [r.first_shared_at for r in rows])
+
+
+async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, replacement_id: str) -> None:
+    """Put the replacement id wherever the customer's id stands; the figures keep their shape."""
+    args = (tenant_id, customer_id, replacement_id)
+    await conn.execute("UPDATE analytics_links SET sharer_id = $3 WHERE tenant_id = $1 AND sharer_id = $2", *args)
+    await conn.execute("UPDATE analytics_customers SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2",
+                       *args)
+    await conn.execute("UPDATE analytics_customers SET referrer_id = $3 WHERE tenant_id = $1 AND referrer_id = $2",
+                       *args)
