@@ -9,7 +9,8 @@ import uvloop
 from attribution.config import Settings
 from attribution.handlers import Attribution
 from kaskade_contracts import topics
-from kaskade_contracts.events import CampaignDefined, ConversionRecorded, CustomerErased, LinkClicked, ShareRecorded
+from kaskade_contracts.events import (CampaignDefined, ConversionRecorded, CustomerErased, LinkClicked, RefundRecorded,
+                                      ShareRecorded)
 from kaskade_platform.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -20,7 +21,7 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, schema="attribution", migrations_dir=MIGRATIONS,
                              topics=(topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS, topics.CONVERSIONS,
                                      topics.ATTRIBUTIONS))
-    attribution = Attribution(hold_grace_s=settings.hold_grace_s)
+    attribution = Attribution(hold_grace_s=settings.hold_grace_s, refund_hold_s=settings.refund_hold_s)
     # One subscription, so a share and the conversion it enables are never applied out of order
     # by two concurrent transactions of this instance.
     runtime.consume([topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS, topics.CONVERSIONS], {
@@ -29,6 +30,7 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         ShareRecorded: attribution.on_shares,
         LinkClicked: attribution.on_clicks,
         ConversionRecorded: attribution.on_conversions,
+        RefundRecorded: attribution.on_refunds,
     })
     runtime.every(settings.hold_sweep_interval_s, attribution.sweep_held)
     return runtime

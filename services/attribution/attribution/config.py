@@ -11,3 +11,5 @@ class Settings(ServiceSettings):
     hold_grace_s: float = Field(default=600.0, description="How long a conversion waits for its click or share "
                                                            "to arrive before it is recorded as unattributed.")
     hold_sweep_interval_s: float = 5.0
+    refund_hold_s: float = Field(default=86_400.0, description="How long a refund waits for its conversion's "
+                                                               "verdict before it is forgotten.")

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from kaskade_contracts.events import (AttributionPath, AttributionRejected, ConversionAttributed,
-                                      ConversionRecorded, ConversionUnattributed, RejectionReason)
+from attribution import fraud
+from attribution.fraud import Click, Signals
+from kaskade_contracts.events import (AttributionModel, AttributionPath, AttributionRejected, ConversionAttributed,
+                                      ConversionRecorded, ConversionUnattributed, FraudRules, RejectionReason)
+
+UPLINE_MAX = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +20,7 @@ class Link:
     """What a referral code points at."""
     campaign_id: str
     sharer_id: str
+    sharer_email_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +34,18 @@ class Binding:
     parent_conversion_id: uuid.UUID | None
     upline: tuple[str, ...]  # the referrer's ancestors, root first, ending with the referrer
     campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """A campaign's attribution terms (the defaults until its definition arrives)."""
+    window_days: int = 30
+    model: AttributionModel = AttributionModel.last_click
+    fraud: FraudRules = FraudRules()
+
+
+DEFAULT_TERMS = Terms()
+NO_SIGNALS = Signals()
 
 
 class Outcome(StrEnum):
@@ -46,13 +63,19 @@ class Decision:
 
 
 def decide(conv: ConversionRecorded, *, referee_binding: Binding | None, link: Link | None,
-           referrer_binding: Binding | None, outside_window: bool = False, via_click: bool | None = None) -> Decision:
+           referrer_binding: Binding | None, outside_window: bool = False, via_click: bool | None = None,
+           click: Click | None = None, converted_at: datetime | None = None, terms: Terms = DEFAULT_TERMS,
+           signals: Signals = NO_SIGNALS) -> Decision:
     """Decide one conversion. `link` is what its click or code resolved to (None if not yet known);
     `referrer_binding` is the binding of that link's sharer, if the sharer was referred themselves;
     `outside_window` says its only link is a click older than the campaign's attribution window;
-    `via_click` says whether the link was found through the click (default: whether it has one)."""
+    `via_click` says whether the link was found through `click` (default: whether it has a click id);
+    `terms` are those of the campaign the referral belongs to (the link's, or the bound referee's)."""
+    rules = terms.fraud
     if referee_binding is not None:
         # Customer lock: a bound referee's later conversions belong to the same referrer.
+        if (v := fraud.duplicate_order(conv, signals, rules)) is not None:
+            return _rejected(conv, referee_binding.campaign_id, referee_binding.referrer_id, v)
         return Decision(Outcome.attributed, _attributed(conv, referee_binding, AttributionPath.bound_customer))
     if conv.click_id is None and conv.referral_code is None:
         return _unattributed(conv, "no_referral_link")
@@ -60,12 +83,29 @@ def decide(conv: ConversionRecorded, *, referee_binding: Binding | None, link: L
         return _unattributed(conv, "outside_attribution_window")
     if link is None:
         return Decision(Outcome.held)
+    if via_click is None:
+        via_click = conv.click_id is not None
+    used_click = click if via_click else None
     referrer = link.sharer_id
-    if referrer == conv.customer_id:
-        return _rejected(conv, link, RejectionReason.self_referral)
     upline = (referrer_binding.upline if referrer_binding else ()) + (referrer,)
-    if conv.customer_id in upline:
-        return _rejected(conv, link, RejectionReason.referral_ring)
+    ring = conv.customer_id in upline
+    checks = (
+        lambda: fraud.self_referral(conv, referrer, link.sharer_email_hash, used_click, signals, rules),
+        lambda: (RejectionReason.referral_ring, f"{conv.customer_id} is in the referrer's upline"[:256])
+        if ring and rules.reject_rings else None,
+        lambda: fraud.duplicate_order(conv, signals, rules),
+        lambda: fraud.click_injection(converted_at, used_click, rules) if converted_at else None,
+        lambda: fraud.click_flooding(used_click, signals, rules),
+    )
+    for check in checks:
+        if (v := check()) is not None:
+            return _rejected(conv, link.campaign_id, referrer, v)
+    path = AttributionPath.click if via_click else AttributionPath.referral_code
+    if ring:
+        # Rings allowed by the campaign: the referrer is credited, but a cycle never enters the cascade.
+        alone = Binding(conv.customer_id, referrer, referrer, 1, conv.conversion_id, None, (referrer,),
+                        link.campaign_id)
+        return Decision(Outcome.attributed, _attributed(conv, alone, path))
     binding = Binding(
         referee_id=conv.customer_id, referrer_id=referrer,
         root_seeder_id=referrer_binding.root_seeder_id if referrer_binding else referrer,
@@ -73,14 +113,24 @@ def decide(conv: ConversionRecorded, *, referee_binding: Binding | None, link: L
         conversion_id=conv.conversion_id,
         parent_conversion_id=referrer_binding.conversion_id if referrer_binding else None,
         upline=upline, campaign_id=link.campaign_id)
-    if via_click is None:
-        via_click = conv.click_id is not None
-    path = AttributionPath.click if via_click else AttributionPath.referral_code
     return Decision(Outcome.attributed, _attributed(conv, binding, path), new_binding=binding)
+
+
+def choose_click(model: AttributionModel, own: Click, earliest: Click | None) -> Click:
+    """The click a first-time referral is credited to: the conversion's own (last) click, or under
+    first click the visitor's earliest click of the campaign within the window."""
+    if model is AttributionModel.first_click and earliest is not None and earliest.clicked_at < own.clicked_at:
+        return earliest
+    return own
 
 
 def outside_window(clicked_at: datetime, converted_at: datetime, window_days: int) -> bool:
     return converted_at - clicked_at > timedelta(days=window_days)
+
+
+def event_upline(binding_upline: tuple[str, ...]) -> list[str]:
+    """The referrer's own referrers, nearest first: what ConversionAttributed carries."""
+    return list(reversed(binding_upline[:-1]))[:UPLINE_MAX]
 
 
 def _unattributed(conv: ConversionRecorded, reason: str) -> Decision:
@@ -100,10 +150,12 @@ def _attributed(conv: ConversionRecorded, b: Binding, path: AttributionPath) -> 
         conversion_id=conv.conversion_id, campaign_id=b.campaign_id, kind=conv.kind,
         amount_minor=conv.amount_minor, currency=conv.currency, referee_id=conv.customer_id,
         referrer_id=b.referrer_id, root_seeder_id=b.root_seeder_id, generation=b.generation,
-        parent_conversion_id=b.parent_conversion_id, path=path)
+        parent_conversion_id=b.parent_conversion_id, path=path, upline=event_upline(b.upline))
 
 
-def _rejected(conv: ConversionRecorded, link: Link, reason: RejectionReason) -> Decision:
+def _rejected(conv: ConversionRecorded, campaign_id: str, referrer_id: str,
+              verdict: tuple[RejectionReason, str]) -> Decision:
+    reason, detail = verdict
     return Decision(Outcome.rejected, AttributionRejected(
-        conversion_id=conv.conversion_id, campaign_id=link.campaign_id, referee_id=conv.customer_id,
-        referrer_id=link.sharer_id, reason=reason))
+        conversion_id=conv.conversion_id, campaign_id=campaign_id, referee_id=conv.customer_id,
+        referrer_id=referrer_id, reason=reason, detail=detail))

@@ -1,5 +1,6 @@
 """attribution's subscribers: shares and clicks feed its lookup tables (and release held
-conversions); conversions are decided set-wise, one batch per transaction."""
+conversions); conversions are decided set-wise, one batch per transaction; refunds of attributed
+conversions are reversed."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,12 +9,15 @@ from typing import Any
 
 import asyncpg
 
-from attribution import domain, repo
+from attribution import domain, repo, repo_cascade, repo_refunds
 from attribution.domain import Outcome
+from attribution.evidence import Decided, decide_batch
+from attribution.reversal import Attributed, reversal
 from kaskade_contracts.envelope import Envelope, decode_envelope, new_envelope
-from kaskade_contracts.events import CampaignDefined, ConversionRecorded, CustomerErased, LinkClicked, ShareRecorded
-from kaskade_platform.outbox import Outbox
+from kaskade_contracts.events import (AttributionRejected, CampaignDefined, ConversionAttributed, ConversionRecorded, CustomerErased,
+                                      LinkClicked, RefundRecorded, ShareRecorded)
 from kaskade_platform.dedupe import first_of_each_new
+from kaskade_platform.outbox import Outbox
 
 
 def utc_now() -> datetime:
@@ -21,8 +25,10 @@ def utc_now() -> datetime:
 
 
 class Attribution:
-    def __init__(self, *, hold_grace_s: float, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, *, hold_grace_s: float, refund_hold_s: float = 86_400.0,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.hold_grace = timedelta(seconds=hold_grace_s)
+        self.refund_hold = timedelta(seconds=max(refund_hold_s, hold_grace_s))
         self.clock = clock
 
     async def on_campaigns(self, conn: asyncpg.Connection,
@@ -52,11 +58,20 @@ class Attribution:
         now = self.clock()
         # A batch mixes partitions; deciding in the order things happened lets a referrer's own
         # conversion bind them before their referee's conversion is placed in the cascade.
-        # (Across batches the order can still be inverted; see the note on re-parenting in issue 4.)
+        # (Across batches the order can be inverted; re-parenting then fixes the cascade.)
         convs = sorted(convs, key=lambda e: e.occurred_at)
-        decided, held = await self._decide(conn, convs)
-        await repo.hold(conn, [(e, now) for e in held])
+        decided, held = await decide_batch(conn, convs)
+        await repo.hold(conn, [(e, now, code) for e, code in held])
         return await self._record(conn, decided, now)
+
+    async def on_refunds(self, conn: asyncpg.Connection,
+                         refunds: list[Envelope[RefundRecorded]]) -> list[Envelope[Any]]:
+        """Reverse refunds of attributed conversions; a refund of a conversion not decided yet
+        (held for its click) waits for the verdict."""
+        outcomes = await repo_cascade.outcomes_for(conn, {(e.tenant_id, e.payload.conversion_id) for e in refunds})
+        waiting = [e for e in refunds if (e.tenant_id, e.payload.conversion_id) not in outcomes]
+        await repo_refunds.hold_refunds(conn, waiting, self.clock())
+        return await self._reverse(conn, refunds, outcomes)
 
     async def sweep_held(self, conn: asyncpg.Connection) -> list[Envelope[Any]]:
         """Retry held conversions, and record as unattributed those held past the grace period.
@@ -65,6 +80,7 @@ class Attribution:
         another instance held a conversion for it, and before that hold was visible.
         """
         now = self.clock()
+        await repo_refunds.drop_stale_refunds(conn, now - self.refund_hold)
         stale = await repo.take_stale(conn, now - timedelta(seconds=1))
         held_at = {}
         convs = []
@@ -72,68 +88,60 @@ class Attribution:
             e = decode_envelope(raw)
             held_at[e.event_id] = at
             convs.append(e)
-        decided, still_held = await self._decide(conn, convs)
-        expired = [e for e in still_held if held_at[e.event_id] < now - self.hold_grace]
-        decided += [(e, domain.Decision(Outcome.unattributed, domain.expired(e.payload))) for e in expired]
-        await repo.hold(conn, [(e, held_at[e.event_id]) for e in still_held if e not in expired])
+        decided, still_held = await decide_batch(conn, convs)
+        expired = {e.event_id for e, _ in still_held if held_at[e.event_id] < now - self.hold_grace}
+        decided += [Decided(e, domain.Decision(Outcome.unattributed, domain.expired(e.payload)))
+                    for e, _ in still_held if e.event_id in expired]
+        await repo.hold(conn, [(e, held_at[e.event_id], code) for e, code in still_held if e.event_id not in expired])
         return await self._record(conn, decided, now)
 
-    async def _decide(self, conn: asyncpg.Connection, convs: list[Envelope[ConversionRecorded]]
-                      ) -> tuple[list[tuple[Envelope[ConversionRecorded], domain.Decision]],
-                                 list[Envelope[ConversionRecorded]]]:
-        if not convs:
-            return [], []
-        clicks = await repo.clicks_by_id(conn, {(e.tenant_id, e.payload.click_id) for e in convs if e.payload.click_id})
-        codes: set[tuple[str, str]] = set()
-        for e in convs:
-            if (click := clicks.get((e.tenant_id, e.payload.click_id))) is not None:
-                codes.add((e.tenant_id, click[0]))
-            if e.payload.referral_code:
-                codes.add((e.tenant_id, e.payload.referral_code))
-        links = await repo.links_for_codes(conn, codes)
-        windows = await repo.windows_for(conn, {(t, link.campaign_id) for (t, _), link in links.items()})
-        people = {(e.tenant_id, e.payload.customer_id) for e in convs}
-        people |= {(t, link.sharer_id) for (t, _), link in links.items()}
-        bindings = await repo.bindings_for(conn, people)
-
-        def link_of(e: Envelope[ConversionRecorded]) -> tuple[domain.Link | None, bool, bool]:
-            """The link a conversion came through, whether through its click, and whether its only
-            link is a click too old to count."""
-            code_link = links.get((e.tenant_id, e.payload.referral_code)) if e.payload.referral_code else None
-            click = clicks.get((e.tenant_id, e.payload.click_id)) if e.payload.click_id else None
-            link = links.get((e.tenant_id, click[0])) if click else None
-            if link is None:
-                return code_link, False, False
-            if domain.outside_window(click[1], e.occurred_at, windows.get((e.tenant_id, link.campaign_id), 30)):
-                return code_link, False, code_link is None  # a code typed at checkout has no window
-            return link, True, False
-
-        decided: list[tuple[Envelope[ConversionRecorded], domain.Decision]] = []
-        held: list[Envelope[ConversionRecorded]] = []
-        for e in convs:
-            link, via_click, too_old = link_of(e)
-            d = domain.decide(e.payload, referee_binding=bindings.get((e.tenant_id, e.payload.customer_id)),
-                              link=link, outside_window=too_old, via_click=via_click,
-                              referrer_binding=bindings.get((e.tenant_id, link.sharer_id)) if link else None)
-            if d.outcome is Outcome.held:
-                held.append(e)
-                continue
-            if d.new_binding is not None:
-                # Later conversions in this batch must see this referee as bound already.
-                bindings[(e.tenant_id, e.payload.customer_id)] = d.new_binding
-            decided.append((e, d))
-        return decided, held
-
-    async def _record(self, conn: asyncpg.Connection,
-                      decided: list[tuple[Envelope[ConversionRecorded], domain.Decision]],
-                      now: datetime) -> list[Envelope[Any]]:
+    async def _record(self, conn: asyncpg.Connection, decided: list[Decided], now: datetime) -> list[Envelope[Any]]:
         if not decided:
             return []
-        fresh = await repo.insert_outcomes(conn, [
-            (e.tenant_id, e.payload.conversion_id, d.fact.campaign_id, e.payload.customer_id, d.outcome.value,
-             getattr(d.fact, "referrer_id", None), getattr(d.fact, "generation", None),
-             getattr(d.fact, "reason", None)) for e, d in decided])
+        fresh = await repo_cascade.insert_outcomes(conn, [
+            (x.envelope.tenant_id, x.envelope.payload.conversion_id, x.decision.fact.campaign_id,  # type: ignore
+             x.envelope.payload.customer_id, x.decision.outcome.value, getattr(x.decision.fact, "referrer_id", None),
+             getattr(x.decision.fact, "generation", None), getattr(x.decision.fact, "reason", None),
+             x.envelope.payload.amount_minor, x.envelope.payload.currency, x.envelope.payload.order_id)
+            for x in decided])
         # A conversion already decided (a replay under a new event id) changes nothing.
-        decided = first_of_each_new(decided, lambda ed: (ed[0].tenant_id, ed[0].payload.conversion_id), fresh)
-        await repo.insert_bindings(conn, [(e.tenant_id, d.new_binding, now) for e, d in decided if d.new_binding])
-        return [new_envelope(d.fact, tenant_id=e.tenant_id, occurred_at=now, causation=e) for e, d in decided]
+        decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id), fresh)
+        bound = [(x.envelope.tenant_id, x.decision.new_binding, now) for x in decided if x.decision.new_binding]
+        await repo_cascade.insert_bindings(conn, bound)  # type: ignore[arg-type]
+        if bound:
+            await repo_cascade.reparent(conn, [(t, b.referee_id) for t, b, _ in bound])  # type: ignore[union-attr]
+        await repo_cascade.insert_devices(conn, [(x.envelope.tenant_id, x.envelope.payload.customer_id, *x.device)
+                                                 for x in decided if x.device])
+        await repo_cascade.insert_orders(conn, [
+            (x.envelope.tenant_id, x.envelope.payload.order_id, x.envelope.payload.conversion_id) for x in decided
+            if x.decision.outcome is Outcome.attributed and x.envelope.payload.order_id])
+        await repo_cascade.insert_rejections(conn, [
+            (x.envelope.tenant_id, f.conversion_id, f.campaign_id, f.referee_id, f.referrer_id, f.reason.value,
+             f.detail, now) for x in decided if isinstance(f := x.decision.fact, AttributionRejected)])
+        emitted = [new_envelope(x.decision.fact, tenant_id=x.envelope.tenant_id, occurred_at=now,
+                                causation=x.envelope) for x in decided]
+        # Refunds that arrived while these conversions were held get their verdict now.
+        waiting = [decode_envelope(raw) for raw in await repo_refunds.take_held_refunds(
+            conn, [(x.envelope.tenant_id, x.envelope.payload.conversion_id) for x in decided])]
+        if waiting:
+            sales = {(x.envelope.tenant_id, x.envelope.payload.conversion_id): _sale(x.decision.fact)
+                     for x in decided}
+            emitted += await self._reverse(conn, waiting, sales)
+        return emitted
+
+    async def _reverse(self, conn: asyncpg.Connection, refunds: list[Envelope[RefundRecorded]],
+                       sales: dict[tuple[str, Any], Attributed | None]) -> list[Envelope[Any]]:
+        """Reverse each refund of an attributed conversion once; refunds of anything else are dropped."""
+        now = self.clock()
+        due = [(e, sale) for e in refunds if (sale := sales.get((e.tenant_id, e.payload.conversion_id)))]
+        fresh = await repo_refunds.insert_reversals(conn, [
+            (e.tenant_id, e.payload.refund_id, e.payload.conversion_id, e.payload.amount_minor, now) for e, _ in due])
+        due = first_of_each_new(due, lambda es: (es[0].tenant_id, es[0].payload.refund_id), fresh)
+        return [new_envelope(reversal(e.payload, sale), tenant_id=e.tenant_id, occurred_at=now, causation=e)
+                for e, sale in due]
+
+
+def _sale(fact: Any) -> Attributed | None:
+    if isinstance(fact, ConversionAttributed):
+        return Attributed(fact.campaign_id, fact.referee_id, fact.referrer_id, fact.amount_minor, fact.currency)
+    return None
