@@ -1,30 +1,63 @@
-"""notification's composition root."""
+"""notification's composition root: consumers, the delivery loops, the HTTP API."""
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-import uvloop
+from fastapi import FastAPI
 
 from kaskade_contracts import topics
-from kaskade_contracts.events import CampaignDefined, CustomerErased, CustomerProfileUpdated, RewardGranted
+from kaskade_contracts.events import (CampaignDefined, CustomerErased, CustomerProfileUpdated, RewardConfirmed,
+                                      RewardGranted, RewardRevoked)
+from kaskade_platform import tenantauth
 from kaskade_platform.runtime import ServiceRuntime
+from kaskade_platform.webapp import serve, service_app
 from notification.config import Settings
-from notification.handlers import on_campaigns, on_erasures, on_profiles, on_reward_granted
+from notification.handlers import on_campaigns, on_erasures, on_profiles, on_rewards
+from notification.mail.loop import EmailDelivery
+from notification.unsubscribe import build_unsubscribe_router
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def build(settings: Settings | None = None) -> ServiceRuntime:
+class NotificationRuntime(ServiceRuntime):
+    """The platform runtime plus the delivery loops, which start after it and stop before it."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, schema="notification", migrations_dir=MIGRATIONS,
+                         topics=(topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES,
+                                 topics.REWARDS))
+        self.email = EmailDelivery(settings, lambda: self.pool)
+        self._loops: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await super().start()
+        self._loops = [asyncio.create_task(self.email.run(), name="email-delivery")]
+
+    async def stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.email.mailer.close()
+        await super().stop()
+
+
+def build(settings: Settings | None = None) -> tuple[FastAPI, NotificationRuntime]:
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, schema="notification", migrations_dir=MIGRATIONS,
-                             topics=(topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS))
-    runtime.consume([topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
-        CampaignDefined: on_campaigns, CustomerProfileUpdated: on_profiles, CustomerErased: on_erasures,
-        RewardGranted: on_reward_granted})
-    return runtime
+    runtime = NotificationRuntime(settings)
+    runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
+        **tenantauth.HANDLERS, CampaignDefined: on_campaigns, CustomerProfileUpdated: on_profiles,
+        CustomerErased: on_erasures, RewardGranted: on_rewards, RewardConfirmed: on_rewards,
+        RewardRevoked: on_rewards})
+    app = service_app(runtime, title="Kaskade notification",
+                      description="Customer emails (with one-click unsubscribe), signed webhooks to tenants and "
+                                  "the in-app feed. Tenant endpoints take `Authorization: Bearer <api key>`.")
+    pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
+    app.include_router(build_unsubscribe_router(settings, pool))
+    return app, runtime
 
 
 def main() -> None:
-    uvloop.install()
-    asyncio.run(build().run_until_signalled())
+    settings = Settings()
+    app, _ = build(settings)
+    serve(app, settings)

@@ -1,4 +1,6 @@
 """notification settings (env prefix KASKADE_NOTIFICATION_)."""
+from pydantic import Field, SecretStr
+
 from kaskade_platform.settings import ServiceSettings, settings_for
 
 
@@ -6,3 +8,28 @@ class Settings(ServiceSettings):
     model_config = settings_for("KASKADE_NOTIFICATION_")
 
     service_name: str = "notification"
+    http_port: int = 8003
+
+    # Email
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool | None = Field(default=None, description="None: STARTTLS when the server offers it.")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = 10.0
+    smtp_connections: int = Field(default=8, description="Open SMTP connections, each sending one mail at a time.")
+    mail_from: str = "Kaskade Rewards <rewards@kaskade.local>"
+    mail_domain: str = Field(default="kaskade.local", description="Right-hand side of our Message-IDs.")
+    public_base_url: str = Field(default="http://127.0.0.1:8003",
+                                 description="Where customers reach the unsubscribe endpoint, e.g. https://notify.example.com")
+    unsubscribe_secret: SecretStr = Field(default=SecretStr("dev-only-unsubscribe-secret"),
+                                          description="Key for unsubscribe links; set a real one in production.")
+    email_batch: int = 200
+    email_poll_interval_s: float = 0.2
+    email_lease_s: float = Field(default=120.0, description="A claimed email not recorded by then is sent again.")
+    email_max_attempts: int = 8
+    email_backoff_initial_s: float = 30.0
+    email_backoff_max_s: float = 3600.0
+    email_burst: int = Field(default=3, description="Emails per recipient per window before a digest.")
+    email_window_s: float = 3600.0
+    email_contact_wait_s: float = Field(default=600.0, description="How long an email waits for a missing contact.")

@@ -1,5 +1,5 @@
-"""notification's subscribers: campaign settings, and reward events that become pending
-notifications (sending them is separate, from the database)."""
+"""notification's subscribers: campaign settings, contacts, erasure, and reward events that become
+feed entries and email jobs in the consumer's transaction. Sending is separate (mail/loop.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,9 +7,10 @@ from typing import Any
 import asyncpg
 
 from kaskade_contracts.envelope import Envelope
-from kaskade_contracts.events import CampaignDefined, CustomerErased, CustomerProfileUpdated, RewardGranted
+from kaskade_contracts.events import CampaignDefined, CustomerErased, CustomerProfileUpdated
 from kaskade_platform.outbox import Outbox
 from notification import domain, repo
+from notification.mail import repo as mail_repo
 
 
 async def on_campaigns(conn: asyncpg.Connection, facts: list[Envelope[CampaignDefined]]) -> list[Envelope[Any]]:
@@ -29,8 +30,12 @@ async def on_erasures(conn: asyncpg.Connection, facts: list[Envelope[CustomerEra
     return []
 
 
-async def on_reward_granted(conn: asyncpg.Connection, facts: list[Envelope[RewardGranted]]) -> list[Envelope[Any]]:
+async def on_rewards(conn: asyncpg.Connection, facts: list[Envelope[domain.RewardFact]]) -> list[Envelope[Any]]:
+    """RewardGranted, RewardConfirmed and RewardRevoked: one feed entry per recipient and event,
+    plus an email job when the campaign sends email."""
     email = await repo.email_enabled(conn, {(e.tenant_id, e.payload.campaign_id) for e in facts})
-    await repo.record(conn, [n for e in facts for n in domain.for_reward_granted(
-        e.tenant_id, e.event_id, e.payload, email.get((e.tenant_id, e.payload.campaign_id), True))])
+    notes = [n for e in facts for n in domain.for_reward(
+        e.tenant_id, e.event_id, e.payload, email.get((e.tenant_id, e.payload.campaign_id), True))]
+    await repo.record(conn, notes)
+    await mail_repo.add_jobs(conn, notes)
     return []

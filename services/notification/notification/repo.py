@@ -14,14 +14,16 @@ from notification.domain import Notification
 
 
 async def record(conn: asyncpg.Connection, notes: Sequence[Notification]) -> int:
-    """Insert pending notifications; returns how many were new."""
+    """Insert notifications (pending when they are to be emailed; a feed-only one has its email
+    suppressed from the start); returns how many were new."""
     if not notes:
         return 0
     rows = await conn.fetch(
         """INSERT INTO notifications (notification_id, tenant_id, recipient_id, channel, template,
-                                      source_event_id, reward_id, context)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
-                                $7::uuid[], $8::jsonb[])
+                                      source_event_id, reward_id, context, status)
+           SELECT *, CASE WHEN c = 'email' THEN 'pending' ELSE 'suppressed' END
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
+                       $7::uuid[], $8::jsonb[]) AS x(n, t, r, c, tp, e, rw, ctx)
            ON CONFLICT DO NOTHING RETURNING notification_id""",
         [n.notification_id for n in notes], [n.tenant_id for n in notes], [n.recipient_id for n in notes],
         [n.channel for n in notes], [n.template for n in notes], [n.source_event_id for n in notes],
@@ -78,7 +80,8 @@ async def upsert_contacts(conn: asyncpg.Connection, facts: Sequence[Envelope[Cus
 
 async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, replacement_id: str,
                 erased_at: datetime) -> None:
-    """Contact data goes; notifications keep their existence (for counts) but lose their contents."""
+    """Contact data (with the opt-out) goes; notifications keep their existence (for counts) but lose
+    their contents and name the replacement id; emails not yet sent are not sent."""
     await conn.execute("DELETE FROM contacts WHERE tenant_id = $1 AND customer_id = $2", tenant_id, customer_id)
     await conn.execute(
         """INSERT INTO erasures (tenant_id, customer_hash, erased_at) VALUES ($1, $2, $3)
@@ -86,5 +89,14 @@ async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, repl
         tenant_id, customer_hash(tenant_id, customer_id), erased_at)
     await conn.execute(
         """UPDATE notifications SET recipient_id = $3, context = '{}'::jsonb,
+             status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END
+           WHERE tenant_id = $1 AND recipient_id = $2""", tenant_id, customer_id, replacement_id)
+    await conn.execute(
+        """UPDATE email_jobs SET recipient_id = $3,
+             status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
+             reason = CASE WHEN status = 'pending' THEN 'erased' ELSE reason END
+           WHERE tenant_id = $1 AND recipient_id = $2""", tenant_id, customer_id, replacement_id)
+    await conn.execute(
+        """UPDATE email_messages SET recipient_id = $3,
              status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END
            WHERE tenant_id = $1 AND recipient_id = $2""", tenant_id, customer_id, replacement_id)

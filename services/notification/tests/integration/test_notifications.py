@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -21,24 +20,13 @@ from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import RewardDeclined, RewardGranted, RewardKind, RewardRole
 from kaskade_devtools.testing import TopicWatcher, for_tenant, produce
-from kaskade_platform.runtime import ServiceRuntime
-from notification.app import build
-from notification.config import Settings
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def runtime(infra: Any) -> AsyncIterator[ServiceRuntime]:
-    rt = build(Settings())
-    await rt.start()
-    yield rt
-    await rt.stop()
-
-
-@pytest.fixture
-async def tenant(runtime: ServiceRuntime) -> str:
-    return f"nt-{uuid.uuid4().hex[:10]}"
+@pytest.fixture(autouse=True)
+def running(service: Any) -> None:
+    """The service runs (with its SMTP server) for every test here."""
 
 
 def granted(tenant: str, recipient: str, role: RewardRole = RewardRole.referrer) -> Envelope[RewardGranted]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import uuid
 
-from kaskade_contracts.events import RewardGranted, RewardKind, RewardRole
-from notification.domain import for_reward_granted
+from kaskade_contracts.events import RewardConfirmed, RewardGranted, RewardKind, RewardRevoked, RewardRole
+from notification.domain import for_reward
 
 EVENT = uuid.UUID("77777777-7777-4777-8777-777777777777")
 REWARD = uuid.UUID("44444444-4444-4444-8444-444444444444")
@@ -19,7 +19,7 @@ def granted(*, recipient: str = "alice", role: RewardRole = RewardRole.referrer,
 
 
 def test_referrer_hears_of_the_reward_by_email() -> None:
-    [n] = for_reward_granted("acme", EVENT, granted())
+    [n] = for_reward("acme", EVENT, granted())
 
     assert n.template == "reward_granted_referrer"
     assert (n.tenant_id, n.recipient_id, n.channel) == ("acme", "alice", "email")
@@ -27,12 +27,12 @@ def test_referrer_hears_of_the_reward_by_email() -> None:
 
 
 def test_referee_gets_the_welcome_template() -> None:
-    [n] = for_reward_granted("acme", EVENT, granted(recipient="bob", role=RewardRole.referee))
+    [n] = for_reward("acme", EVENT, granted(recipient="bob", role=RewardRole.referee))
     assert n.template == "welcome_discount_referee"
 
 
 def test_context_carries_what_the_email_shows() -> None:
-    [n] = for_reward_granted("acme", EVENT, granted(amount=1250, currency="USD"))
+    [n] = for_reward("acme", EVENT, granted(amount=1250, currency="USD"))
 
     assert n.context["amount_minor"] == 1250
     assert n.context["currency"] == "USD"
@@ -42,17 +42,41 @@ def test_context_carries_what_the_email_shows() -> None:
 
 
 def test_replaying_the_event_yields_the_same_notification_id() -> None:
-    [first] = for_reward_granted("acme", EVENT, granted())
-    [replay] = for_reward_granted("acme", uuid.UUID(str(EVENT)), granted())
+    [first] = for_reward("acme", EVENT, granted())
+    [replay] = for_reward("acme", uuid.UUID(str(EVENT)), granted())
     assert replay.notification_id == first.notification_id
     assert replay == first
 
 
 def test_different_recipients_events_or_tenants_get_different_ids() -> None:
     ids = {
-        for_reward_granted("acme", EVENT, granted())[0].notification_id,
-        for_reward_granted("acme", EVENT, granted(recipient="bob"))[0].notification_id,
-        for_reward_granted("acme", uuid.UUID(int=8), granted())[0].notification_id,
-        for_reward_granted("globex", EVENT, granted())[0].notification_id,
+        for_reward("acme", EVENT, granted())[0].notification_id,
+        for_reward("acme", EVENT, granted(recipient="bob"))[0].notification_id,
+        for_reward("acme", uuid.UUID(int=8), granted())[0].notification_id,
+        for_reward("globex", EVENT, granted())[0].notification_id,
     }
     assert len(ids) == 4
+
+
+def test_a_campaign_without_email_records_a_feed_entry_only() -> None:
+    [n] = for_reward("acme", EVENT, granted(), email=False)
+    assert (n.channel, n.emailed) == ("feed", False)
+
+
+def test_sharers_and_uplines_hear_of_their_reward_like_referrers() -> None:
+    for role in (RewardRole.sharer, RewardRole.upline):
+        assert for_reward("acme", EVENT, granted(role=role))[0].template == "reward_granted_referrer"
+
+
+def test_confirmation_and_revocation_have_their_own_templates_and_context() -> None:
+    common = dict(reward_id=REWARD, idempotency_key="k", campaign_id="spring", rule_id="r", recipient_id="alice",
+                  role=RewardRole.referrer, currency="EUR")
+    [confirmed] = for_reward("acme", EVENT, RewardConfirmed(**common, amount_minor=500, kind=RewardKind.discount_code,
+                                                            discount_code="SAVE-123"))
+    [revoked] = for_reward("acme", EVENT, RewardRevoked(**common, amount_minor=200, remaining_minor=300,
+                                                        reason="refund", compensated=False))
+
+    assert (confirmed.template, confirmed.context["discount_code"]) == ("reward_confirmed", "SAVE-123")
+    assert revoked.template == "reward_revoked"
+    assert (revoked.context["amount_minor"], revoked.context["remaining_minor"], revoked.context["reason"]) == (
+        200, 300, "refund")
