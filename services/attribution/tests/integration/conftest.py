@@ -59,11 +59,11 @@ class Tenant:
                                           referral_code=code, referral_url=f"https://go.test/r/{code}",
                                           sharer_email_hash=email_hash), tenant_id=self.id)
 
-    def click(self, share: Envelope[ShareRecorded], *, visitor: str | None = None, ip: str = "f" * 32,
+    def click(self, share: Envelope[ShareRecorded], *, visitor: str | None = None, ip: str | None = None,
               age: timedelta = CLICK_AGE) -> Envelope[LinkClicked]:
         return new_envelope(LinkClicked(click_id=uuid.uuid4(), referral_code=share.payload.referral_code,
                                         campaign_id=share.payload.campaign_id, sharer_id=share.payload.sharer_id,
-                                        visitor_id=visitor or uuid.uuid4().hex, ip_hash=ip),
+                                        visitor_id=visitor or uuid.uuid4().hex, ip_hash=ip or uuid.uuid4().hex),
                             tenant_id=self.id, occurred_at=utc_now() - age)
 
     def buys(self, customer: str, via: Envelope[ShareRecorded] | None = None, *, code: str | None = None,
