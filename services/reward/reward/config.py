@@ -8,7 +8,11 @@ class Settings(ServiceSettings):
     model_config = settings_for("KASKADE_REWARD_")
 
     service_name: str = "reward"
+    http_port: int = 8002
     # The default campaign's rule until campaigns arrive on the campaign topic.
     default_referrer_reward_minor: int = Field(default=500, ge=0)
     default_reward_kind: str = "account_credit"
     default_budget_minor: int = Field(default=100_000_000, ge=0, description="Per currency.")
+    confirm_interval_s: float = Field(default=5.0, gt=0, description="How often rewards whose hold ended "
+                                                                     "are confirmed.")
+    confirm_batch: int = Field(default=5_000, ge=1, description="Rewards confirmed per transaction.")

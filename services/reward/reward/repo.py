@@ -1,18 +1,21 @@
-"""reward's SQL: the ledger, budgets and rewards, set-based per batch."""
+"""reward's SQL outside the ledger: campaigns, rewards, what caps and milestones count, budget
+alerts and erasure. Set-based: one statement per batch, never one per event."""
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import asyncpg
 
-from kaskade_platform.dedupe import latest_by
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import CampaignDefined, CampaignStatus, CampaignTerms
+from kaskade_platform.dedupe import latest_by
 from reward.domain import Campaign, Candidate
 
-BudgetKey = tuple[str, str, str]  # tenant, campaign, currency
+REWARD_COLUMNS = """reward_id, tenant_id, idempotency_key, campaign_id, conversion_id, share_id, rule_id, recipient_id,
+                    role, kind, amount_minor, revoked_minor, currency, status, discount_code, hold_until"""
 
 
 async def upsert_campaigns(conn: asyncpg.Connection, facts: Sequence[Envelope[CampaignDefined]]
@@ -52,95 +55,106 @@ async def existing_rewards(conn: asyncpg.Connection, keys: Iterable[tuple[str, s
     return {(r["tenant_id"], r["idempotency_key"]) for r in rows}
 
 
-async def fund_budgets(conn: asyncpg.Connection, targets: dict[BudgetKey, int]) -> None:
-    """Bring each campaign budget to its target: open the accounts on first use, then book the
-    difference between the target and what was funded so far. A cut never takes the budget
-    below zero: what is already granted stays granted."""
-    keys = sorted(targets)
-    cols = [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]]
-    for kind in ("campaign_budget", "funding"):
-        await conn.execute(
-            """INSERT INTO accounts (tenant_id, kind, owner_id, currency)
-               SELECT t, $4, c, cur FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
-               ON CONFLICT DO NOTHING""", *cols, kind)
-    rows = await conn.fetch(
-        """SELECT b.tenant_id, b.owner_id, b.currency, b.account_id AS budget_id, b.balance AS budget_balance,
-                  f.account_id AS funding_id, f.balance AS funding_balance
-           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
-           JOIN accounts b ON b.tenant_id = k.t AND b.kind = 'campaign_budget' AND b.owner_id = k.c AND b.currency = k.cur
-           JOIN accounts f ON f.tenant_id = k.t AND f.kind = 'funding' AND f.owner_id = k.c AND f.currency = k.cur
-           ORDER BY b.account_id FOR UPDATE OF b, f""", *cols)
-    txs, entries = [], []
-    for r in rows:
-        target, funded = targets[(r["tenant_id"], r["owner_id"], r["currency"])], -r["funding_balance"]
-        delta = max(target - funded, -r["budget_balance"])
-        if delta == 0:
-            continue
-        tx_id = uuid.uuid4()
-        txs.append((tx_id, r["tenant_id"], f"fund:{r['owner_id']}:{r['currency']}:{tx_id}", "budget_funded"))
-        entries += [(tx_id, r["funding_id"], -delta), (tx_id, r["budget_id"], delta)]
-    await book(conn, txs, entries)
-
-
-async def lock_budgets(conn: asyncpg.Connection, keys: Iterable[BudgetKey]) -> dict[BudgetKey, tuple[int, int]]:
-    """Lock each budget row (in account order, so concurrent batches cannot deadlock)."""
-    keys = sorted(set(keys))
-    rows = await conn.fetch(
-        """SELECT a.account_id, a.tenant_id, a.owner_id, a.currency, a.balance FROM accounts a
-           JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
-             ON a.tenant_id = k.t AND a.kind = 'campaign_budget' AND a.owner_id = k.c AND a.currency = k.cur
-           ORDER BY a.account_id FOR UPDATE OF a""",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
-    return {(r["tenant_id"], r["owner_id"], r["currency"]): (r["account_id"], r["balance"]) for r in rows}
-
-
-async def customer_accounts(conn: asyncpg.Connection, keys: Iterable[tuple[str, str, str]]
-                            ) -> dict[tuple[str, str, str], int]:
-    keys = sorted(set(keys))
-    rows = await conn.fetch(
-        """INSERT INTO accounts (tenant_id, kind, owner_id, currency)
-           SELECT t, 'customer_rewards', c, cur FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
-           ON CONFLICT (tenant_id, kind, owner_id, currency) DO UPDATE SET balance = accounts.balance
-           RETURNING account_id, tenant_id, owner_id, currency""",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
-    return {(r["tenant_id"], r["owner_id"], r["currency"]): r["account_id"] for r in rows}
-
-
-async def book(conn: asyncpg.Connection, txs: Sequence[tuple[uuid.UUID, str, str, str]],
-               entries: Sequence[tuple[uuid.UUID, int, int]]) -> None:
-    """Write transactions with their entries and move the balances, all set-wise."""
-    if not txs:
-        return
-    await conn.execute(
-        """INSERT INTO ledger_transactions (tx_id, tenant_id, idempotency_key, kind)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])""",
-        *[list(c) for c in zip(*txs)])
-    await conn.execute(
-        "INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[])",
-        *[list(c) for c in zip(*entries)])
-    deltas: dict[int, int] = defaultdict(int)
-    for _, account_id, amount in entries:
-        deltas[account_id] += amount
-    await conn.execute(
-        """UPDATE accounts a SET balance = a.balance + d.delta
-           FROM unnest($1::bigint[], $2::bigint[]) AS d(id, delta) WHERE a.account_id = d.id""",
-        list(deltas), list(deltas.values()))
-
-
-async def insert_rewards(conn: asyncpg.Connection, rows: Sequence[tuple[Candidate, str, str | None, uuid.UUID | None]]
-                         ) -> None:
+async def insert_rewards(conn: asyncpg.Connection,
+                         rows: Sequence[tuple[Candidate, str, str | None, uuid.UUID | None]],
+                         now: datetime | None = None) -> None:
+    """(candidate, status, decline reason, ledger tx); `now` stamps those confirmed at once."""
     if not rows:
         return
-    cols = [(c.reward_id, c.tenant_id, c.idempotency_key, c.attribution.campaign_id, c.attribution.conversion_id,
-             c.rule.rule_id, c.recipient_id, c.role.value, c.rule.kind.value, c.amount_minor, c.currency,
-             c.attribution.generation, status, reason, tx_id) for c, status, reason, tx_id in rows]
+    cols = [(c.reward_id, c.tenant_id, c.idempotency_key, c.campaign_id, c.conversion_id, c.share_id, c.rule.rule_id,
+             c.recipient_id, c.role.value, c.rule.kind.value, c.amount_minor, c.currency, c.generation, status,
+             reason, tx_id, c.discount_code, c.earned_at, c.hold_until, now if status == "confirmed" else None)
+            for c, status, reason, tx_id in rows]
     await conn.execute(
-        """INSERT INTO rewards (reward_id, tenant_id, idempotency_key, campaign_id, conversion_id, rule_id,
-                                recipient_id, role, kind, amount_minor, currency, generation, status,
-                                decline_reason, tx_id)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
-                                $8::text[], $9::text[], $10::bigint[], $11::text[], $12::int[], $13::text[],
-                                $14::text[], $15::uuid[])""", *[list(c) for c in zip(*cols)])
+        """INSERT INTO rewards (reward_id, tenant_id, idempotency_key, campaign_id, conversion_id, share_id, rule_id,
+                                recipient_id, role, kind, amount_minor, currency, generation, status, decline_reason,
+                                tx_id, discount_code, earned_at, hold_until, confirmed_at)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[],
+                                $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::int[],
+                                $14::text[], $15::text[], $16::uuid[], $17::text[], $18::timestamptz[],
+                                $19::timestamptz[], $20::timestamptz[])""", *[list(c) for c in zip(*cols)])
+
+
+async def granted_since(conn: asyncpg.Connection, keys: dict[tuple[str, str, str, str], datetime]
+                        ) -> dict[tuple[str, str, str, str], list[tuple[datetime, int]]]:
+    """(earned_at, amount not revoked) granted per (tenant, campaign, rule, recipient) after each
+    key's time: what a cap's window counts. A fully revoked reward no longer counts."""
+    items = sorted(keys.items())
+    rows = await conn.fetch(
+        """SELECT r.tenant_id, r.campaign_id, r.rule_id, r.recipient_id, r.earned_at,
+                  r.amount_minor - r.revoked_minor AS amount
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS k(t, c, rule, who, since)
+           JOIN rewards r ON r.tenant_id = k.t AND r.campaign_id = k.c AND r.rule_id = k.rule
+             AND r.recipient_id = k.who AND r.earned_at > k.since AND r.tx_id IS NOT NULL
+           WHERE r.status <> 'revoked'""",
+        *[[k[i] for k, _ in items] for i in range(4)], [since for _, since in items])
+    out: dict[tuple[str, str, str, str], list[tuple[datetime, int]]] = defaultdict(list)
+    for r in rows:
+        out[(r["tenant_id"], r["campaign_id"], r["rule_id"], r["recipient_id"])].append((r["earned_at"], r["amount"]))
+    return out
+
+
+async def referrals_rewarded(conn: asyncpg.Connection, keys: Iterable[tuple[str, str, str]]
+                             ) -> dict[tuple[str, str, str], int]:
+    """How many referrals each (tenant, campaign, referrer) has been rewarded for so far."""
+    keys = sorted(set(keys))
+    rows = await conn.fetch(
+        """SELECT k.t, k.c, k.who, (SELECT count(*) FROM rewards r WHERE r.tenant_id = k.t AND r.campaign_id = k.c
+                                      AND r.rule_id = 'referrer' AND r.recipient_id = k.who
+                                      AND r.tx_id IS NOT NULL) AS n
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, who)""",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    return {(r["t"], r["c"], r["who"]): r["n"] for r in rows}
+
+
+async def lock_conversion_rewards(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.UUID]]
+                                  ) -> list[asyncpg.Record]:
+    """The live rewards of each (tenant, conversion), locked (in id order: no deadlocks)."""
+    keys = sorted(set(keys))
+    return await conn.fetch(
+        f"""SELECT {REWARD_COLUMNS} FROM rewards r JOIN unnest($1::text[], $2::uuid[]) AS k(t, conv)
+              ON r.tenant_id = k.t AND r.conversion_id = k.conv
+            WHERE r.tx_id IS NOT NULL AND r.status IN ('pending', 'confirmed')
+            ORDER BY r.reward_id FOR UPDATE OF r""", [k[0] for k in keys], [k[1] for k in keys])
+
+
+async def mark_revoked(conn: asyncpg.Connection, revoked: dict[uuid.UUID, int]) -> None:
+    await conn.execute(
+        """UPDATE rewards r SET revoked_minor = r.revoked_minor + d.amount,
+                  status = CASE WHEN r.revoked_minor + d.amount = r.amount_minor THEN 'revoked' ELSE r.status END
+           FROM unnest($1::uuid[], $2::bigint[]) AS d(id, amount) WHERE r.reward_id = d.id""",
+        list(revoked), list(revoked.values()))
+
+
+async def lock_due(conn: asyncpg.Connection, now: datetime, limit: int,
+                   tenants: Sequence[str] | None = None) -> list[asyncpg.Record]:
+    """Pending rewards whose hold has ended, oldest first; rows another instance is confirming
+    (or a revocation holds) are skipped, not waited for."""
+    if tenants is None:
+        return await conn.fetch(
+            f"""SELECT {REWARD_COLUMNS} FROM rewards r WHERE status = 'pending' AND hold_until IS NOT NULL
+                  AND hold_until <= $1 ORDER BY hold_until LIMIT $2 FOR UPDATE SKIP LOCKED""", now, limit)
+    return await conn.fetch(
+        f"""SELECT {REWARD_COLUMNS} FROM rewards r WHERE status = 'pending' AND hold_until IS NOT NULL
+              AND hold_until <= $1 AND tenant_id = ANY($3::text[]) ORDER BY hold_until LIMIT $2
+            FOR UPDATE SKIP LOCKED""", now, limit, list(tenants))
+
+
+async def mark_confirmed(conn: asyncpg.Connection, reward_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    await conn.execute("UPDATE rewards SET status = 'confirmed', confirmed_at = $2 WHERE reward_id = ANY($1::uuid[])",
+                       list(reward_ids), now)
+
+
+async def raise_alerts(conn: asyncpg.Connection, alerts: Sequence[tuple[str, str, str, int, str]]
+                       ) -> set[tuple[str, str, str, int, str]]:
+    """Record (tenant, campaign, currency, funded, alert); returns those not raised before."""
+    if not alerts:
+        return set()
+    rows = await conn.fetch(
+        """INSERT INTO budget_alerts (tenant_id, campaign_id, currency, funded_minor, alert)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) ON CONFLICT DO NOTHING
+           RETURNING tenant_id, campaign_id, currency, funded_minor, alert""", *[list(c) for c in zip(*alerts)])
+    return {(r["tenant_id"], r["campaign_id"], r["currency"], r["funded_minor"], r["alert"]) for r in rows}
 
 
 async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, replacement_id: str) -> None:
@@ -148,5 +162,5 @@ async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, repl
     await conn.execute("UPDATE rewards SET recipient_id = $3 WHERE tenant_id = $1 AND recipient_id = $2",
                        tenant_id, customer_id, replacement_id)
     await conn.execute(
-        """UPDATE accounts SET owner_id = $3 WHERE tenant_id = $1 AND kind = 'customer_rewards' AND owner_id = $2""",
-        tenant_id, customer_id, replacement_id)
+        """UPDATE accounts SET owner_id = $3 WHERE tenant_id = $1 AND kind IN ('customer_pending', 'customer_confirmed')
+           AND owner_id = $2""", tenant_id, customer_id, replacement_id)

@@ -3,6 +3,7 @@ when the budget runs out."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -10,8 +11,14 @@ from hypothesis import strategies as st
 
 from kaskade_contracts.events import (AttributionPath, CampaignStatus, CampaignTerms, ConversionAttributed,
                                       ConversionKind, RewardKind, RewardRole, RewardRule)
-from reward.domain import (Campaign, Candidate, Rule, allocate, candidates, declined_fact, granted_fact,
-                           idempotency_key)
+from reward.domain import Campaign, Candidate, Rule, allocate, declined_fact, granted_fact, idempotency_key
+from reward.rules import for_referral
+
+AT = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def candidates(tenant: str, fact: ConversionAttributed, terms: Campaign) -> list[Candidate]:
+    return for_referral(tenant, fact, terms, AT)
 
 
 def campaign(referrer: int = 500, referee: int = 0, *, referrer_bps: int = 0, referee_bps: int = 0,
@@ -178,8 +185,9 @@ def test_granted_fact_is_the_public_contract_of_the_candidate() -> None:
     fact = granted_fact(c)
 
     assert (fact.reward_id, fact.idempotency_key, fact.recipient_id) == (c.reward_id, c.idempotency_key, "alice")
-    assert (fact.amount_minor, fact.currency, fact.generation, fact.status) == (500, "USD", 3, "pending")
-    assert (fact.rule_id, fact.campaign_id, fact.conversion_id) == ("referrer", "spring", c.attribution.conversion_id)
+    assert (fact.amount_minor, fact.currency, fact.generation, fact.status) == (500, "PTS", 3, "pending")
+    assert (fact.rule_id, fact.campaign_id, fact.conversion_id) == ("referrer", "spring", c.conversion_id)
+    assert fact.hold_until == AT + timedelta(days=14) and (fact.share_id, fact.discount_code) == (None, None)
     assert fact.kind is RewardKind.points and fact.role is RewardRole.referrer
 
 

@@ -1,0 +1,133 @@
+"""The double-entry ledger's SQL: accounts, budget funding and locking, and bookings, set-based.
+
+Every transaction's entries sum to zero; balances move by one UPDATE per batch, so a hot
+campaign budget is written once per batch however many rewards the batch grants.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from reward.domain import REWARD_NAMESPACE
+
+BudgetKey = tuple[str, str, str]  # tenant, campaign, currency
+AccountKey = tuple[str, str, str, str]  # tenant, kind, owner, currency
+Tx = tuple[uuid.UUID, str, str, str]  # tx id, tenant, idempotency key, kind
+Entry = tuple[uuid.UUID, int, int]  # tx id, account, amount
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    account_id: int
+    balance: int
+    funded: int  # what the budget was funded with so far
+
+    @property
+    def committed(self) -> int:
+        return self.funded - self.balance
+
+
+def _cols(keys: Sequence[tuple[str, ...]]) -> list[list[str]]:
+    return [[k[i] for k in keys] for i in range(len(keys[0]))] if keys else [[], [], []]
+
+
+async def fund_budgets(conn: asyncpg.Connection, targets: dict[BudgetKey, int]) -> None:
+    """Bring each campaign budget to its target: open the accounts on first use, then book the
+    difference between the target and what was funded so far. A cut never takes the budget
+    below zero: what is already granted stays granted."""
+    keys = sorted(targets)
+    if not keys:
+        return
+    cols = _cols(keys)
+    for kind in ("campaign_budget", "funding"):
+        await conn.execute(
+            """INSERT INTO accounts (tenant_id, kind, owner_id, currency)
+               SELECT t, $4, c, cur FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
+               ON CONFLICT DO NOTHING""", *cols, kind)
+    rows = await conn.fetch(
+        """SELECT b.tenant_id, b.owner_id, b.currency, b.account_id AS budget_id, b.balance AS budget_balance,
+                  f.account_id AS funding_id, f.balance AS funding_balance
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
+           JOIN accounts b ON b.tenant_id = k.t AND b.kind = 'campaign_budget' AND b.owner_id = k.c AND b.currency = k.cur
+           JOIN accounts f ON f.tenant_id = k.t AND f.kind = 'funding' AND f.owner_id = k.c AND f.currency = k.cur
+           ORDER BY b.account_id FOR UPDATE OF b, f""", *cols)
+    txs, entries = [], []
+    for r in rows:
+        target, funded = targets[(r["tenant_id"], r["owner_id"], r["currency"])], -r["funding_balance"]
+        delta = max(target - funded, -r["budget_balance"])
+        if delta == 0:
+            continue
+        tx_id = uuid.uuid4()
+        txs.append((tx_id, r["tenant_id"], f"fund:{r['owner_id']}:{r['currency']}:{tx_id}", "budget_funded"))
+        entries += [(tx_id, r["funding_id"], -delta), (tx_id, r["budget_id"], delta)]
+    await book(conn, txs, entries)
+
+
+async def lock_budgets(conn: asyncpg.Connection, keys: Iterable[BudgetKey]) -> dict[BudgetKey, Budget]:
+    """Lock each budget row (in account order, so concurrent batches cannot deadlock). Whoever
+    holds a campaign's budget lock decides that campaign's rewards, caps and milestones."""
+    keys = sorted(set(keys))
+    rows = await conn.fetch(
+        """SELECT a.account_id, a.tenant_id, a.owner_id, a.currency, a.balance, -f.balance AS funded
+           FROM accounts a
+           JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, cur)
+             ON a.tenant_id = k.t AND a.kind = 'campaign_budget' AND a.owner_id = k.c AND a.currency = k.cur
+           JOIN accounts f ON f.tenant_id = a.tenant_id AND f.kind = 'funding' AND f.owner_id = a.owner_id
+             AND f.currency = a.currency
+           ORDER BY a.account_id FOR UPDATE OF a""", *_cols(keys))
+    return {(r["tenant_id"], r["owner_id"], r["currency"]): Budget(r["account_id"], r["balance"], r["funded"])
+            for r in rows}
+
+
+async def accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
+    """Customer accounts by (tenant, kind, owner, currency), opened on first use. Nothing is locked
+    here: balances are locked only by `book`, in account order."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    cols = [[k[i] for k in keys] for i in range(4)]
+    found: dict[AccountKey, int] = {}
+    for _ in range(2):  # the second pass finds accounts a concurrent transaction opened meanwhile
+        rows = await conn.fetch(
+            """WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(t, kind, o, cur)),
+                    opened AS (INSERT INTO accounts (tenant_id, kind, owner_id, currency) SELECT * FROM k
+                               ON CONFLICT DO NOTHING RETURNING account_id, tenant_id, kind, owner_id, currency)
+               SELECT * FROM opened
+               UNION ALL
+               SELECT a.account_id, a.tenant_id, a.kind, a.owner_id, a.currency FROM k
+               JOIN accounts a ON a.tenant_id = k.t AND a.kind = k.kind AND a.owner_id = k.o AND a.currency = k.cur""",
+            *cols)
+        found.update({(r["tenant_id"], r["kind"], r["owner_id"], r["currency"]): r["account_id"] for r in rows})
+        if len(found) == len(keys):
+            break
+    return found
+
+
+async def book(conn: asyncpg.Connection, txs: Sequence[Tx], entries: Sequence[Entry]) -> None:
+    """Write transactions with their entries and move the balances, all set-wise."""
+    if not txs:
+        return
+    await conn.execute(
+        """INSERT INTO ledger_transactions (tx_id, tenant_id, idempotency_key, kind)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])""",
+        *[list(c) for c in zip(*txs)])
+    await conn.execute(
+        "INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[])",
+        *[list(c) for c in zip(*entries)])
+    deltas: dict[int, int] = defaultdict(int)
+    for _, account_id, amount in entries:
+        deltas[account_id] += amount
+    ids = sorted(deltas)  # one lock order for every writer
+    await conn.execute(
+        """UPDATE accounts a SET balance = a.balance + d.delta
+           FROM unnest($1::bigint[], $2::bigint[]) AS d(id, delta) WHERE a.account_id = d.id""",
+        ids, [deltas[i] for i in ids])
+
+
+def tx_id(purpose: str, reward_id: uuid.UUID, *more: object) -> uuid.UUID:
+    """Derived, so a booking retried after a crash has the same id."""
+    return uuid.uuid5(REWARD_NAMESPACE, "\x00".join((purpose, str(reward_id), *map(str, more))))
