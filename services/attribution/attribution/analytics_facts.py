@@ -8,7 +8,7 @@ needs arrive on four topics in no guaranteed order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
@@ -57,24 +57,22 @@ def _merge_into(into: dict[Any, CustomerFact], key: Any, fact: CustomerFact) -> 
     into[key] = into[key].merge(fact) if key in into else fact
 
 
-def from_shares(shares: Iterable[Envelope[ShareRecorded]]) -> dict[CustomerKey, CustomerFact]:
+def _first_seen(events: Iterable[Envelope[Any]], who: Callable[[Any], str], segment: Callable[[Any], str | None],
+                when: str) -> dict[CustomerKey, CustomerFact]:
     out: dict[CustomerKey, CustomerFact] = {}
-    for e in shares:
-        p = e.payload
-        _merge_into(out, (e.tenant_id, p.campaign_id, p.sharer_id), CustomerFact(
-            first_shared_at=e.occurred_at, segment=p.sharer_segment,
-            segment_at=e.occurred_at if p.sharer_segment is not None else None))
+    for e in events:
+        seg = segment(e.payload)
+        _merge_into(out, (e.tenant_id, e.payload.campaign_id, who(e.payload)), CustomerFact(
+            segment=seg, segment_at=e.occurred_at if seg is not None else None, **{when: e.occurred_at}))
     return out
+
+
+def from_shares(shares: Iterable[Envelope[ShareRecorded]]) -> dict[CustomerKey, CustomerFact]:
+    return _first_seen(shares, lambda p: p.sharer_id, lambda p: p.sharer_segment, "first_shared_at")
 
 
 def from_conversions(convs: Iterable[Envelope[ConversionRecorded]]) -> dict[CustomerKey, CustomerFact]:
-    out: dict[CustomerKey, CustomerFact] = {}
-    for e in convs:
-        p = e.payload
-        _merge_into(out, (e.tenant_id, p.campaign_id, p.customer_id), CustomerFact(
-            first_converted_at=e.occurred_at, segment=p.customer_segment,
-            segment_at=e.occurred_at if p.customer_segment is not None else None))
-    return out
+    return _first_seen(convs, lambda p: p.customer_id, lambda p: p.customer_segment, "first_converted_at")
 
 
 def from_attributions(facts: Iterable[Envelope[ConversionAttributed]]) -> dict[CustomerKey, CustomerFact]:
@@ -107,8 +105,9 @@ class LinkFact:
 def links_from_shares(shares: Iterable[Envelope[ShareRecorded]]) -> dict[LinkKey, LinkFact]:
     """One link per code; a share repeated in the batch is the same link."""
     return {(e.tenant_id, e.payload.referral_code): LinkFact(
-        e.payload.campaign_id, e.payload.sharer_id, 1, e.occurred_at.astimezone(timezone.utc).date(), e.payload.channel.value,
-        e.payload.message_variant, e.payload.sharer_segment, e.payload.sentiment) for e in shares}
+        e.payload.campaign_id, e.payload.sharer_id, 1, e.occurred_at.astimezone(timezone.utc).date(),
+        e.payload.channel.value, e.payload.message_variant, e.payload.sharer_segment, e.payload.sentiment)
+        for e in shares}
 
 
 def link_clicks(clicks: Iterable[tuple[str, str, str, str]]) -> dict[LinkKey, LinkFact]:

@@ -9,7 +9,7 @@ from functools import reduce
 
 from attribution.analytics_facts import (CustomerFact, from_attributions, from_conversions, from_shares, link_clicks,
                                          links_from_shares)
-from kaskade_contracts.envelope import new_envelope
+from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import (AttributionPath, Channel, ConversionAttributed, ConversionKind,
                                       ConversionRecorded, ShareRecorded)
 
@@ -17,21 +17,22 @@ T0 = datetime(2026, 3, 2, 23, 30, tzinfo=timezone(timedelta(hours=-2)))  # 01:30
 T = "acme"
 
 
-def share(sharer: str, *, segment: str | None = None, at: datetime = T0, code: str = "annaCode01"):  # type: ignore[no-untyped-def]
+def share(sharer: str, *, segment: str | None = None, at: datetime = T0,
+          code: str = "annaCode01") -> Envelope[ShareRecorded]:
     return new_envelope(ShareRecorded(share_id=uuid.uuid4(), campaign_id="spring", sharer_id=sharer,
                                       channel=Channel.email, message_variant="b", sentiment=-1,
                                       sharer_segment=segment, referral_code=code,
                                       referral_url=f"https://go.test/r/{code}"), tenant_id=T, occurred_at=at)
 
 
-def conversion(customer: str, *, segment: str | None = None, at: datetime = T0):  # type: ignore[no-untyped-def]
+def conversion(customer: str, *, segment: str | None = None, at: datetime = T0) -> Envelope[ConversionRecorded]:
     return new_envelope(ConversionRecorded(conversion_id=uuid.uuid4(), campaign_id="spring", customer_id=customer,
                                            kind=ConversionKind.purchase, customer_segment=segment),
                         tenant_id=T, occurred_at=at)
 
 
 def attributed(referee: str, referrer: str, generation: int, path: AttributionPath = AttributionPath.click,
-               kind: ConversionKind = ConversionKind.signup):  # type: ignore[no-untyped-def]
+               kind: ConversionKind = ConversionKind.signup) -> Envelope[ConversionAttributed]:
     return new_envelope(ConversionAttributed(
         conversion_id=uuid.uuid4(), campaign_id="spring", kind=kind, amount_minor=0, currency="EUR",
         referee_id=referee, referrer_id=referrer, root_seeder_id="anna", generation=generation, path=path),
