@@ -6,6 +6,7 @@ from pathlib import Path
 
 import uvloop
 
+from attribution.analytics_handlers import consume_analytics
 from attribution.config import Settings
 from attribution.handlers import Attribution
 from kaskade_contracts import topics
@@ -33,6 +34,8 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         RefundRecorded: attribution.on_refunds,
     })
     runtime.every(settings.hold_sweep_interval_s, attribution.sweep_held)
+    # The viral analytics read models: a consumer group of their own, so they never hold attribution up.
+    consume_analytics(runtime)
     return runtime
 
 
