@@ -79,12 +79,14 @@ class BatchConsumer:
     def __init__(self, *, name: str, group_id: str, broker: "KafkaBroker", outbox: Outbox,
                  pool: Callable[[], asyncpg.Pool], handlers: dict[type[Payload], Handler],
                  max_attempts: int = 5, backoff_initial_s: float = 0.05, backoff_max_s: float = 5.0,
-                 topic_order: Sequence[str] = (),
+                 topic_order: Sequence[str] = (), claim_scope: str = "",
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.name, self.group_id, self.broker, self.outbox = name, group_id, broker, outbox
         self._pool, self.handlers = pool, handlers
         self.max_attempts, self.backoff_initial_s, self.backoff_max_s = max_attempts, backoff_initial_s, backoff_max_s
         self._sleep = sleep
+        # Which claims in processed_events are this consumer's: '' for the service's main group.
+        self.claim_scope = claim_scope
         # A batch spans topics in fetch order; applying reference topics (campaigns) before the
         # topics that refer to them lets a campaign and its first conversions share a batch.
         self._topic_rank = {t: i for i, t in enumerate(topic_order)}
@@ -159,9 +161,10 @@ class BatchConsumer:
     async def _apply(self, batch: list[Delivery]) -> None:
         async with self._pool().acquire() as conn, conn.transaction():
             claimed = {r["event_id"] for r in await conn.fetch(
-                """INSERT INTO processed_events (event_id, topic)
-                   SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id""",
-                [d.envelope.event_id for d in batch], [d.record.topic for d in batch])}
+                """INSERT INTO processed_events (event_id, topic, consumer_group)
+                   SELECT e, t, $3 FROM unnest($1::uuid[], $2::text[]) AS x(e, t)
+                   ON CONFLICT DO NOTHING RETURNING event_id""",
+                [d.envelope.event_id for d in batch], [d.record.topic for d in batch], self.claim_scope)}
             fresh = [d.envelope for d in first_of_each_new(batch, lambda d: d.envelope.event_id, claimed)]
             emitted: list[Envelope[Any]] = []
             # Runs of one type keep the batch order while letting handlers work set-wise.

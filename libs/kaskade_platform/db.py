@@ -13,9 +13,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 8) -> asyncpg.Pool:
     """A pool whose connections see only `schema` (plus pg_catalog) unqualified."""
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session,
         server_settings={"search_path": schema, "application_name": f"kaskade-{schema}"},
     )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (RESET ALL, UNLISTEN, advisory unlock): Kaskade
+    never changes session state (only SET LOCAL and transaction-scoped locks), and that query costs
+    a round trip on every release, on the hottest paths. An open transaction is still rolled back."""
 
 
 # Errors after which the same transaction may well succeed: the database restarted or dropped

@@ -26,6 +26,20 @@ def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
     }
 
 
+# For a hot path that writes its outbox rows in the same statement as its own (see share-ingest's
+# clicks): the column list, and the unnest() of the arrays `rows` returns, as $1..$7.
+COLUMNS = "(event_id, event_type, topic, partition_key, body, headers, ephemeral)"
+UNNEST = "$1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::jsonb[], $7::bool[]"
+
+
+def rows(envelopes: Sequence[Envelope[Any]]) -> tuple[list[Any], ...]:
+    """The outbox rows of `envelopes`, column by column."""
+    return ([e.event_id for e in envelopes], [e.event_type for e in envelopes], [e.payload.topic for e in envelopes],
+            [e.payload.partition_key(e.tenant_id).encode() for e in envelopes],
+            [encode_envelope(e) for e in envelopes], [kafka_headers(e) for e in envelopes],
+            [e.payload.ephemeral for e in envelopes])
+
+
 class Outbox:
     """Writes outbox rows and wakes this process's relay once they are committed."""
 
@@ -36,18 +50,7 @@ class Outbox:
         if not envelopes:
             return
         # One round trip for the whole batch, whatever its size.
-        await conn.execute(
-            """INSERT INTO outbox (event_id, event_type, topic, partition_key, body, headers, ephemeral)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::jsonb[],
-                                    $7::bool[])""",
-            [e.event_id for e in envelopes],
-            [e.event_type for e in envelopes],
-            [e.payload.topic for e in envelopes],
-            [e.payload.partition_key(e.tenant_id).encode() for e in envelopes],
-            [encode_envelope(e) for e in envelopes],
-            [kafka_headers(e) for e in envelopes],
-            [e.payload.ephemeral for e in envelopes],
-        )
+        await conn.execute(f"INSERT INTO outbox {COLUMNS} SELECT * FROM unnest({UNNEST})", *rows(envelopes))
 
     async def enqueue_tombstones(self, conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
         """Tombstones for (topic, partition key): compaction then drops every earlier value of the key."""

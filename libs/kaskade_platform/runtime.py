@@ -50,14 +50,15 @@ class ServiceRuntime:
 
     def consume(self, topics: Sequence[Topic], handlers: dict[type[Payload], Handler], *,
                 group_id: str | None = None) -> BatchConsumer:
-        """Subscribe a batch consumer in this service's consumer group. Within a batch, events are
-        applied in the order `topics` are listed (and in partition order within each)."""
+        """Subscribe a batch consumer in this service's consumer group, or in `group_id` (which then
+        claims event ids apart from the main group). Within a batch, events are applied in the order
+        `topics` are listed (and in partition order within each)."""
         s = self.settings
         consumer = BatchConsumer(
             name=f"{s.service_name}:{'+'.join(t.name for t in topics)}", group_id=group_id or s.service_name,
             broker=self.broker, outbox=self.outbox, pool=lambda: self.pool, handlers=handlers,
             max_attempts=s.max_attempts, backoff_initial_s=s.retry_backoff_initial_s,
-            backoff_max_s=s.retry_backoff_max_s, topic_order=[t.name for t in topics])
+            backoff_max_s=s.retry_backoff_max_s, topic_order=[t.name for t in topics], claim_scope=group_id or "")
         subscribe(self.broker, consumer, topics, max_records=s.consume_max_records,
                   batch_timeout_ms=s.consume_batch_timeout_ms)
         self.consumers.append(consumer)

@@ -7,7 +7,6 @@ are skipped by the consumer as events it has no handler for.
 """
 from __future__ import annotations
 
-from itertools import groupby
 from typing import Any
 
 import asyncpg
@@ -18,9 +17,7 @@ from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import (ConversionAttributed, ConversionRecorded, CustomerErased, LinkClicked,
                                       ShareRecorded)
-from kaskade_platform.consumer import BatchConsumer, Delivery, Handler
-from kaskade_platform.dedupe import first_of_each_new
-from kaskade_platform.kafka import subscribe
+from kaskade_platform.consumer import BatchConsumer, Handler
 from kaskade_platform.runtime import ServiceRuntime
 
 GROUP_ID = "attribution-analytics"
@@ -66,37 +63,7 @@ HANDLERS: dict[type[Any], Handler] = {
 }
 
 
-class AnalyticsConsumer(BatchConsumer):
-    """A BatchConsumer that claims event ids in `analytics_processed_events`.
-
-    `processed_events` is keyed by event id alone and attribution's own group claims the same
-    shares, clicks and conversions there: a second group claiming in it would take events from the
-    first. (The platform fix is to key claims by consumer group; until then this copy of `_apply`
-    differs from the platform's in the claims table only.)
-    """
-
-    async def _apply(self, batch: list[Delivery]) -> None:
-        async with self._pool().acquire() as conn, conn.transaction():
-            claimed = {r["event_id"] for r in await conn.fetch(
-                """INSERT INTO analytics_processed_events (event_id, topic)
-                   SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id""",
-                [d.envelope.event_id for d in batch], [d.record.topic for d in batch])}
-            fresh = [d.envelope for d in first_of_each_new(batch, lambda d: d.envelope.event_id, claimed)]
-            for payload_type, run in groupby(fresh, key=lambda e: type(e.payload)):
-                await self.handlers[payload_type](conn, list(run))
-        self.stats["applied"] += len(fresh)
-        self.stats["duplicates"] += len(batch) - len(fresh)
-
-
 def consume_analytics(runtime: ServiceRuntime, group_id: str = GROUP_ID) -> BatchConsumer:
-    """Subscribe the projection in `runtime`; a new group starts from the topics' beginning."""
-    s = runtime.settings
-    consumer = AnalyticsConsumer(
-        name=f"{s.service_name}:analytics", group_id=group_id, broker=runtime.broker, outbox=runtime.outbox,
-        pool=lambda: runtime.pool, handlers=HANDLERS, max_attempts=s.max_attempts,
-        backoff_initial_s=s.retry_backoff_initial_s, backoff_max_s=s.retry_backoff_max_s,
-        topic_order=[t.name for t in TOPICS])
-    subscribe(runtime.broker, consumer, TOPICS, max_records=s.consume_max_records,
-              batch_timeout_ms=s.consume_batch_timeout_ms)
-    runtime.consumers.append(consumer)
-    return consumer
+    """Subscribe the projection in `runtime`, in a group of its own (its claims are its own too);
+    a new group starts from the topics' beginning."""
+    return runtime.consume(TOPICS, HANDLERS, group_id=group_id)

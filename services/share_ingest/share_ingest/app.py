@@ -37,10 +37,11 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
                                   "conversions, refunds. Authenticate with `Authorization: Bearer <api key>`.")
     pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
     auth = tenant_auth(settings, pool)
+    # First: the busiest route is matched before the others are tried.
+    app.include_router(build_redirect_router(settings, pool, runtime.outbox))
     app.include_router(build_router(intake, auth, pool, runtime.outbox))
     app.include_router(build_campaign_router(auth, pool, runtime.outbox))
     app.include_router(build_customer_router(auth, pool, runtime.outbox))
-    app.include_router(build_redirect_router(settings, pool, runtime.outbox))
     app.include_router(build_admin_router(settings, pool, runtime.outbox))
     return app, runtime
 

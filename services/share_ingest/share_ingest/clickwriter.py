@@ -1,7 +1,7 @@
 """Group commit for the redirect's clicks.
 
 A visitor is redirected only once their click is durable (the click row and its outbox row are
-committed), yet one transaction carries every click that arrived meanwhile: while one batch
+committed), yet one statement carries every click that arrived meanwhile: while one batch
 commits, the next one gathers. A returning visitor's repeat click inside the dedup window is
 resolved in the same round trip and counted once.
 """
@@ -11,8 +11,6 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 
@@ -37,7 +35,7 @@ class Visit:
 class ClickWriter:
     def __init__(self, pool: Callable[[], asyncpg.Pool], outbox: Outbox, dedup_window_s: int, *,
                  max_batch: int = 1000, max_in_flight: int = 2) -> None:
-        self.pool, self.outbox, self.window = pool, outbox, timedelta(seconds=dedup_window_s)
+        self.pool, self.outbox, self.window_s = pool, outbox, dedup_window_s
         self.max_batch, self.max_in_flight = max_batch, max_in_flight
         self._waiting: list[Visit] = []
         self._in_flight = 0
@@ -64,23 +62,15 @@ class ClickWriter:
             self._in_flight -= 1
 
     async def _write(self, batch: list[Visit]) -> None:
+        first: dict[tuple[str, str, str], Visit] = {}
+        for visit in batch:  # one visitor's double click inside this batch is one click
+            first.setdefault(visit.key, visit)
+        fresh = list(first.values())
         async with self.pool().acquire() as conn:
-            async with conn.transaction():
-                known = await self._recent(conn, [v for v in batch if v.returning])
-                fresh: list[Envelope[LinkClicked]] = []
-                for visit in batch:
-                    if visit.key not in known:  # also folds one visitor's double click inside this batch
-                        known[visit.key] = visit.click.payload.click_id
-                        fresh.append(visit.click)
-                await repo.insert_clicks(conn, fresh)
-                await self.outbox.enqueue(conn, fresh)
+            repeats = await repo.record_visits(conn, [v.click for v in fresh], [v.returning for v in fresh],
+                                               self.window_s)
         self.outbox.notify_committed()
         for visit in batch:
+            click_id = first[visit.key].click.payload.click_id
             if not visit.done.done():
-                visit.done.set_result(known[visit.key])
-
-    async def _recent(self, conn: asyncpg.Connection, returning: list[Visit]) -> dict[tuple[str, str, str], Any]:
-        if not returning:
-            return {}
-        since: datetime = min(v.click.occurred_at for v in returning) - self.window
-        return await repo.recent_clicks(conn, {v.key for v in returning}, since)
+                visit.done.set_result(repeats.get(click_id, click_id))

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from kaskade_contracts.envelope import Envelope
+from kaskade_platform import outbox
 from kaskade_platform.outbox import Outbox
 from kaskade_contracts.events import ConversionRecorded, LinkClicked, RefundRecorded, ShareRecorded
 
@@ -89,16 +90,39 @@ async def find_link(conn: asyncpg.Connection, code: str) -> asyncpg.Record | Non
            FROM shares s JOIN campaigns c USING (tenant_id, campaign_id) WHERE s.referral_code = $1""", code)
 
 
-async def recent_clicks(conn: asyncpg.Connection, keys: Iterable[tuple[str, str, str]], since: datetime,
-                        ) -> dict[tuple[str, str, str], uuid.UUID]:
-    """The latest click since `since` of each (tenant, referral code, visitor)."""
-    keys = list(keys)
+async def record_visits(conn: asyncpg.Connection, clicks: Sequence[Envelope[LinkClicked]], returning: Sequence[bool],
+                        window_s: int) -> dict[uuid.UUID, uuid.UUID]:
+    """The redirect's group commit, in one statement (so one round trip, atomic without BEGIN/COMMIT):
+    stores each click with its outbox row, except a returning visitor's repeat inside the window.
+    Returns {new click id: earlier click id} for the repeats."""
     rows = await conn.fetch(
-        """SELECT k.t, k.code, k.v, last.click_id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(t, code, v)
-           CROSS JOIN LATERAL (SELECT click_id FROM clicks WHERE tenant_id = k.t AND referral_code = k.code
-                               AND visitor_id = k.v AND occurred_at > $4 ORDER BY occurred_at DESC LIMIT 1) last""",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], since)
-    return {(r["t"], r["code"], r["v"]): r["click_id"] for r in rows}
+        f"""WITH v AS (
+              SELECT * FROM unnest({outbox.UNNEST}, $8::text[], $9::uuid[], $10::text[], $11::text[], $12::text[],
+                                   $13::text[], $14::text[], $15::timestamptz[], $16::bool[])
+                AS v(event_id, event_type, topic, partition_key, body, headers, ephemeral, tenant_id, click_id,
+                     referral_code, visitor_id, ip_hash, user_agent, referer, occurred_at, is_returning)),
+            earlier AS (
+              SELECT v.click_id AS new_id, last.click_id AS old_id FROM v CROSS JOIN LATERAL (
+                SELECT c.click_id FROM clicks c
+                WHERE v.is_returning AND c.tenant_id = v.tenant_id AND c.referral_code = v.referral_code
+                  AND c.visitor_id = v.visitor_id AND c.occurred_at > v.occurred_at - make_interval(secs => $17)
+                ORDER BY c.occurred_at DESC LIMIT 1) last),
+            fresh AS (SELECT * FROM v WHERE v.click_id NOT IN (SELECT new_id FROM earlier)),
+            stored AS (
+              INSERT INTO clicks (tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent, referer,
+                                  occurred_at)
+              SELECT tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent, referer, occurred_at
+              FROM fresh),
+            published AS (
+              INSERT INTO outbox {outbox.COLUMNS}
+              SELECT event_id, event_type, topic, partition_key, body, headers, ephemeral FROM fresh)
+            SELECT new_id, old_id FROM earlier""",
+        *outbox.rows(clicks),
+        [e.tenant_id for e in clicks], [e.payload.click_id for e in clicks], [e.payload.referral_code for e in clicks],
+        [e.payload.visitor_id for e in clicks], [e.payload.ip_hash for e in clicks],
+        [e.payload.user_agent for e in clicks], [e.payload.referer for e in clicks], [e.occurred_at for e in clicks],
+        list(returning), float(window_s))
+    return {r["new_id"]: r["old_id"] for r in rows}
 
 
 async def create_tenant(conn: asyncpg.Connection, tenant_id: str, name: str) -> bool:

@@ -38,7 +38,8 @@ from kaskade_platform.runtime import ServiceRuntime
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-PROCESSED = "SELECT count(*) FROM attribution.analytics_processed_events WHERE event_id = ANY($1::uuid[])"
+PROCESSED = ("SELECT count(*) FROM attribution.processed_events WHERE event_id = ANY($1::uuid[]) "
+             "AND consumer_group LIKE 'attribution-analytics%'")
 
 
 async def start_at_end(bootstrap: str, group_id: str) -> None:
