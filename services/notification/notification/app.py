@@ -7,15 +7,18 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kaskade_contracts import topics
-from kaskade_contracts.events import (CampaignDefined, CustomerErased, CustomerProfileUpdated, RewardConfirmed,
+from kaskade_contracts.events import (CampaignBudgetExhausted, CampaignBudgetWarning, CampaignDefined,
+                                      CustomerErased, CustomerProfileUpdated, RewardConfirmed, RewardDeclined,
                                       RewardGranted, RewardRevoked)
 from kaskade_platform import tenantauth
 from kaskade_platform.runtime import ServiceRuntime
 from kaskade_platform.webapp import serve, service_app
+from notification.api import build_feed_router, build_webhook_router
 from notification.config import Settings
 from notification.handlers import on_campaigns, on_erasures, on_profiles, on_rewards
 from notification.mail.loop import EmailDelivery
 from notification.unsubscribe import build_unsubscribe_router
+from notification.webhooks.loop import WebhookDelivery
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -28,11 +31,13 @@ class NotificationRuntime(ServiceRuntime):
                          topics=(topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES,
                                  topics.REWARDS))
         self.email = EmailDelivery(settings, lambda: self.pool)
+        self.webhooks = WebhookDelivery(settings, lambda: self.pool)
         self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await super().start()
-        self._loops = [asyncio.create_task(self.email.run(), name="email-delivery")]
+        self._loops = [asyncio.create_task(self.email.run(), name="email-delivery"),
+                       asyncio.create_task(self.webhooks.run(), name="webhook-delivery")]
 
     async def stop(self) -> None:
         for task in self._loops:
@@ -47,12 +52,16 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, NotificationRuntim
     runtime = NotificationRuntime(settings)
     runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
         **tenantauth.HANDLERS, CampaignDefined: on_campaigns, CustomerProfileUpdated: on_profiles,
-        CustomerErased: on_erasures, RewardGranted: on_rewards, RewardConfirmed: on_rewards,
-        RewardRevoked: on_rewards})
+        CustomerErased: on_erasures, **{t: on_rewards for t in (RewardGranted, RewardConfirmed, RewardRevoked,
+                                                                RewardDeclined, CampaignBudgetWarning,
+                                                                CampaignBudgetExhausted)}})
     app = service_app(runtime, title="Kaskade notification",
                       description="Customer emails (with one-click unsubscribe), signed webhooks to tenants and "
                                   "the in-app feed. Tenant endpoints take `Authorization: Bearer <api key>`.")
     pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
+    auth = tenantauth.TenantAuth.from_settings(settings, pool)
+    app.include_router(build_webhook_router(auth, pool, settings))
+    app.include_router(build_feed_router(auth, pool))
     app.include_router(build_unsubscribe_router(settings, pool))
     return app, runtime
 

@@ -33,3 +33,19 @@ class Settings(ServiceSettings):
     email_burst: int = Field(default=3, description="Emails per recipient per window before a digest.")
     email_window_s: float = 3600.0
     email_contact_wait_s: float = Field(default=600.0, description="How long an email waits for a missing contact.")
+
+    # Webhooks
+    webhook_timeout_s: float = Field(default=10.0, description="Per attempt: connect, send and answer.")
+    webhook_concurrency: int = Field(default=512, description="Attempts in flight in this process.")
+    webhook_per_endpoint: int = Field(default=16, description="Attempts in flight per endpoint.")
+    webhook_per_tenant: int = Field(default=64, description="Attempts in flight per tenant, all endpoints.")
+    webhook_batch: int = 500
+    webhook_poll_interval_s: float = 0.05
+    webhook_flush_interval_s: float = 0.02
+    webhook_max_attempts: int = 12
+    webhook_backoff_initial_s: float = 5.0
+    webhook_backoff_max_s: float = 6 * 3600.0
+    webhook_disable_after_s: float = Field(default=5 * 86400.0,
+                                           description="An endpoint failing for this long is disabled.")
+    webhook_allow_loopback: bool = Field(default=False, description="Allow loopback URLs (tests, local "
+                                                                    "development); never in production.")

@@ -16,6 +16,7 @@ from kaskade_contracts.events import RewardConfirmed, RewardGranted, RewardRevok
 
 NOTIFICATION_NAMESPACE = uuid.UUID("0b6f6d1e-7c55-4f0b-8f7e-3c9d8a2e4b10")
 RewardFact = RewardGranted | RewardConfirmed | RewardRevoked
+CUSTOMER_FACING = (RewardGranted, RewardConfirmed, RewardRevoked)
 TEMPLATES = ("reward_granted_referrer", "welcome_discount_referee", "reward_confirmed", "reward_revoked")
 
 

@@ -11,6 +11,7 @@ from kaskade_contracts.events import CampaignDefined, CustomerErased, CustomerPr
 from kaskade_platform.outbox import Outbox
 from notification import domain, repo
 from notification.mail import repo as mail_repo
+from notification.webhooks import domain as webhook_domain, repo as webhook_repo
 
 
 async def on_campaigns(conn: asyncpg.Connection, facts: list[Envelope[CampaignDefined]]) -> list[Envelope[Any]]:
@@ -26,13 +27,23 @@ async def on_profiles(conn: asyncpg.Connection, facts: list[Envelope[CustomerPro
 async def on_erasures(conn: asyncpg.Connection, facts: list[Envelope[CustomerErased]]) -> list[Envelope[Any]]:
     for e in facts:
         await repo.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id, e.occurred_at)
+        await webhook_repo.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id)
         await Outbox.forget(conn, e.tenant_id, e.payload.customer_id)
     return []
 
 
-async def on_rewards(conn: asyncpg.Connection, facts: list[Envelope[domain.RewardFact]]) -> list[Envelope[Any]]:
-    """RewardGranted, RewardConfirmed and RewardRevoked: one feed entry per recipient and event,
-    plus an email job when the campaign sends email."""
+async def on_rewards(conn: asyncpg.Connection, facts: list[Envelope[Any]]) -> list[Envelope[Any]]:
+    """Every event on the reward topic becomes a webhook delivery for each of the tenant's endpoints
+    that subscribed to it. RewardGranted, RewardConfirmed and RewardRevoked also become a feed entry
+    for their recipient, plus an email job when the campaign sends email."""
+    await webhook_repo.add_deliveries(conn, [webhook_repo.NewDelivery(
+        e.tenant_id, e.event_id, webhook_domain.EVENT_TYPES[e.event_type], getattr(e.payload, "recipient_id", None),
+        webhook_domain.payload(e.event_type, e.occurred_at, {"event_id": str(e.event_id),
+                                                             **e.payload.model_dump(mode="json")}))
+        for e in facts])
+    facts = [e for e in facts if isinstance(e.payload, domain.CUSTOMER_FACING)]
+    if not facts:
+        return []
     email = await repo.email_enabled(conn, {(e.tenant_id, e.payload.campaign_id) for e in facts})
     notes = [n for e in facts for n in domain.for_reward(
         e.tenant_id, e.event_id, e.payload, email.get((e.tenant_id, e.payload.campaign_id), True))]

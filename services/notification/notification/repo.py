@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -100,3 +101,14 @@ async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, repl
         """UPDATE email_messages SET recipient_id = $3,
              status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END
            WHERE tenant_id = $1 AND recipient_id = $2""", tenant_id, customer_id, replacement_id)
+
+
+async def feed(conn: asyncpg.Connection, tenant_id: str, customer_id: str,
+               before: tuple[datetime, uuid.UUID] | None, limit: int) -> list[asyncpg.Record]:
+    """A customer's notifications, newest first, after the cursor position `before`."""
+    return await conn.fetch(
+        """SELECT notification_id, template, context, channel, status, created_at FROM notifications
+           WHERE tenant_id = $1 AND recipient_id = $2
+             AND ($3::timestamptz IS NULL OR (created_at, notification_id) < ($3, $4::uuid))
+           ORDER BY created_at DESC, notification_id DESC LIMIT $5""",
+        tenant_id, customer_id, before[0] if before else None, before[1] if before else None, limit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -101,6 +102,7 @@ class EmailDelivery:
         except Exception as exc:  # noqa: BLE001 - any other failure is worth another attempt
             if message["attempts"] >= self.s.email_max_attempts:
                 return message, "failed", repr(exc)[:500], None
-            delay = retry.backoff_s(message["attempts"], self.s.email_backoff_initial_s, self.s.email_backoff_max_s)
+            delay = retry.backoff_s(message["attempts"], self.s.email_backoff_initial_s, self.s.email_backoff_max_s,
+                                    random.random())
             return message, "pending", repr(exc)[:500], self.clock() + timedelta(seconds=delay)
         return message, "sent", None, None

@@ -13,8 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
 
+from kaskade_contracts.envelope import new_envelope
+from kaskade_contracts.events import ApiKeyChanged
+from kaskade_devtools.testing import produce
+from kaskade_platform import apikeys
 from notification.app import NotificationRuntime, build
 from notification.config import Settings
 
@@ -60,6 +65,9 @@ TEST_SETTINGS: dict[str, Any] = {
     "email_poll_interval_s": 0.05, "email_backoff_initial_s": 0.2, "email_backoff_max_s": 1.0,
     "email_contact_wait_s": 10.0, "email_burst": 3, "email_window_s": 5.0, "key_cache_s": 0,
     "public_base_url": "http://notification.test", "mail_domain": "notify.test",
+    "webhook_allow_loopback": True, "webhook_timeout_s": 2.0, "webhook_backoff_initial_s": 0.1,
+    "webhook_backoff_max_s": 0.5, "webhook_max_attempts": 50, "webhook_disable_after_s": 3.0,
+    "webhook_per_endpoint": 2, "webhook_poll_interval_s": 0.02,
 }
 
 
@@ -83,3 +91,84 @@ async def service(infra: Any, inbox: Inbox) -> AsyncIterator[Service]:
 @pytest.fixture
 def tenant() -> str:
     return f"nt-{uuid.uuid4().hex[:10]}"
+
+
+async def api_key(bootstrap: str, admin: Any, tenant: str) -> dict[str, str]:
+    """An API key for the tenant, announced the way share-ingest does (ApiKeyChanged on
+    kaskade.tenants.v1); returns the headers once notification has replicated it."""
+    key = apikeys.mint()
+    await produce(bootstrap, [new_envelope(ApiKeyChanged(key_id=key.key_id, secret_hash=key.secret_hash.hex()),
+                                           tenant_id=tenant)])
+    deadline = time.monotonic() + 30
+    while not await admin.fetchval("SELECT true FROM notification.tenant_keys WHERE key_id = $1", key.key_id):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the API key was not replicated to notification")
+        await asyncio.sleep(0.05)
+    return {"Authorization": f"Bearer {key.token}"}
+
+
+@pytest.fixture
+async def auth(service: Service, admin: Any, infra: Any, tenant: str) -> dict[str, str]:
+    return await api_key(infra.kafka_bootstrap_servers, admin, tenant)
+
+
+@pytest.fixture
+def keys(service: Service, admin: Any, infra: Any) -> Callable[[str], Any]:
+    """Makes API keys for further tenants: `await keys(tenant)` gives their headers."""
+    return lambda tenant: api_key(infra.kafka_bootstrap_servers, admin, tenant)
+
+
+@dataclass
+class Hit:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server (aiohttp) standing in for tenants' webhook endpoints. Each path answers
+    from its script, in order, then 200; a step may wait (`delay`) or hang until `release` is set."""
+    port: int = 0
+    hits: list[Hit] = field(default_factory=list)
+    script: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    max_in_flight: dict[str, int] = field(default_factory=dict)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    def at(self, path: str) -> list[Hit]:
+        return [h for h in self.hits if h.path == path]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        self.in_flight[path] = self.in_flight.get(path, 0) + 1
+        self.max_in_flight[path] = max(self.max_in_flight.get(path, 0), self.in_flight[path])
+        try:
+            body = await request.read()
+            step = self.script.get(path, [{}]).pop(0) if self.script.get(path) else {}
+            if step.get("hang"):
+                await self.release.wait()
+            if step.get("delay"):
+                await asyncio.sleep(step["delay"])
+            self.hits.append(Hit(path, dict(request.headers), body))
+            return web.Response(status=step.get("status", 200), headers=step.get("headers", {}))
+        finally:
+            self.in_flight[path] -= 1
+
+
+@pytest.fixture(scope="module")
+async def receiver() -> AsyncIterator[Receiver]:
+    box = Receiver()
+    app = web.Application()
+    app.router.add_post("/{path}", box.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    box.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the port the OS chose
+    yield box
+    box.release.set()
+    await runner.cleanup()

@@ -1,0 +1,152 @@
+"""The webhook delivery loop: claims due deliveries from the database (SKIP LOCKED, so instances
+share the work), sends each signed POST in its own task with its own timeout, and records the
+attempts in batches.
+
+Isolation: an endpoint has at most `webhook_per_endpoint` attempts in flight and a tenant at most
+`webhook_per_tenant`; the claim skips endpoints and tenants that are full, so a slow or hanging
+endpoint holds only its own slots while everyone else's deliveries (and the email loop, which
+runs separately) go on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+import asyncpg
+import orjson
+
+from notification.config import Settings
+from notification.webhooks import domain, repo, ssrf
+
+log = logging.getLogger(__name__)
+
+
+class WebhookDelivery:
+    def __init__(self, settings: Settings, pool: Callable[[], asyncpg.Pool],
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.s, self.pool, self.clock = settings, pool, clock
+        self.policy = domain.Policy(settings.webhook_max_attempts, settings.webhook_backoff_initial_s,
+                                    settings.webhook_backoff_max_s, timedelta(seconds=settings.webhook_disable_after_s))
+        self.lease = timedelta(seconds=settings.webhook_timeout_s * 2 + 30)
+        self.endpoint_busy: Counter[uuid.UUID] = Counter()
+        self.tenant_busy: Counter[str] = Counter()
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.results: list[repo.Attempt] = []
+        self.slot_freed = asyncio.Event()
+        self.stats = Counter[str]()
+        self.session: aiohttp.ClientSession | None = None
+
+    async def run(self) -> None:
+        connector = aiohttp.TCPConnector(resolver=ssrf.GuardedResolver(self.s.webhook_allow_loopback), limit=0,
+                                         ttl_dns_cache=60)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        flusher = asyncio.create_task(self._flush_forever())
+        try:
+            while True:
+                claimed = await self._claim_round()
+                if claimed < min(self.s.webhook_batch, self.s.webhook_concurrency - len(self.inflight)) or \
+                        len(self.inflight) >= self.s.webhook_concurrency:
+                    self.slot_freed.clear()
+                    try:
+                        await asyncio.wait_for(self.slot_freed.wait(), self.s.webhook_poll_interval_s)
+                    except TimeoutError:
+                        pass
+        finally:
+            for task in list(self.inflight):
+                task.cancel()
+            await asyncio.gather(*self.inflight, return_exceptions=True)
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await self._flush()
+            await self.session.close()
+
+    async def _claim_round(self) -> int:
+        free = min(self.s.webhook_batch, self.s.webhook_concurrency - len(self.inflight))
+        if free <= 0:
+            return 0
+        try:
+            async with self.pool().acquire() as conn:
+                rows = await repo.claim(conn, now=self.clock(), lease=self.lease, limit=free,
+                                        per_endpoint=self.s.webhook_per_endpoint, per_tenant=self.s.webhook_per_tenant,
+                                        endpoint_busy=+self.endpoint_busy, tenant_busy=+self.tenant_busy)
+        except Exception as exc:  # noqa: BLE001 - the database may be away; try again shortly
+            log.warning("claiming webhook deliveries failed", extra={"error": repr(exc)})
+            await asyncio.sleep(self.s.webhook_poll_interval_s)
+            return 0
+        for row in rows:
+            self.endpoint_busy[row["endpoint_id"]] += 1
+            self.tenant_busy[row["tenant_id"]] += 1
+            task = asyncio.create_task(self._attempt(row))
+            self.inflight.add(task)
+            task.add_done_callback(self._done(row))
+        return len(rows)
+
+    def _done(self, row: asyncpg.Record) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            self.inflight.discard(task)
+            self.endpoint_busy[row["endpoint_id"]] -= 1
+            self.tenant_busy[row["tenant_id"]] -= 1
+            self.slot_freed.set()
+        return done
+
+    async def _attempt(self, row: asyncpg.Record) -> None:
+        assert self.session is not None
+        at, started = self.clock(), time.monotonic()
+        code: int | None = None
+        error: str | None = None
+        retry_after: str | None = None
+        refused = None
+        try:
+            if ssrf.literal_refused(row["url"], self.s.webhook_allow_loopback):
+                raise ssrf.UnsafeUrl("the URL's address is not allowed")
+            body = orjson.dumps(row["payload"])
+            headers = domain.headers(row["secret"], domain.webhook_id(row["delivery_id"]), int(at.timestamp()), body)
+            async with self.session.post(row["url"], data=body, headers=headers, allow_redirects=False,
+                                         timeout=aiohttp.ClientTimeout(total=self.s.webhook_timeout_s)) as resp:
+                code, retry_after = resp.status, resp.headers.get("Retry-After")
+                await resp.content.read(4096)  # the answer's body is not used; read a little so the connection is reused
+        except ssrf.UnsafeUrl as exc:
+            error = refused = str(exc)
+        except TimeoutError:
+            error = f"timeout after {self.s.webhook_timeout_s:g} s"
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            error = repr(exc)[:500]
+        attempt = row["attempts"] - row["round_start"]
+        outcome = domain.decide(status_code=code, retry_after=retry_after, attempt=attempt,
+                                failing_since=row["failing_since"], now=self.clock(), policy=self.policy,
+                                jitter=random.random())
+        if refused:
+            outcome = domain.Outcome("failed", disable=refused)
+        self.stats[outcome.status] += 1
+        self.results.append(repo.Attempt(
+            row["delivery_id"], row["endpoint_id"], row["tenant_id"], row["attempts"], at,
+            int((time.monotonic() - started) * 1000), code, error, outcome.status, outcome.retry_at, outcome.disable))
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.s.webhook_flush_interval_s)
+            try:
+                await self._flush()
+            except Exception as exc:  # noqa: BLE001 - kept for the next flush; leases cover a crash
+                log.warning("recording webhook attempts failed", extra={"error": repr(exc)})
+
+    async def _flush(self) -> None:
+        if not self.results:
+            return
+        batch, self.results = self.results, []
+        try:
+            async with self.pool().acquire() as conn, conn.transaction():
+                disabled = await repo.record(conn, batch)
+        except BaseException:
+            self.results[:0] = batch
+            raise
+        for d in disabled:
+            log.warning("webhook endpoint disabled", extra={"tenant_id": d["tenant_id"],
+                                                           "endpoint_id": str(d["endpoint_id"]), "detail": d["detail"]})
