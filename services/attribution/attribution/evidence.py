@@ -26,6 +26,13 @@ class Decided:
 
 
 @dataclass(slots=True)
+class Held:
+    envelope: Envelope[ConversionRecorded]
+    waiting_for_code: str | None = None  # its click is known, the click's share is not
+    queued: bool = False  # decidable, but behind an earlier held conversion of the same customer
+
+
+@dataclass(slots=True)
 class Route:
     """How one conversion reaches a referrer, before the fraud rules look at it."""
     link: Link | None = None
@@ -106,11 +113,14 @@ async def _first_clicks(conn: asyncpg.Connection, k: Lookups, convs: list[Envelo
 
 
 async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[ConversionRecorded]]
-                       ) -> tuple[list[Decided], list[tuple[Envelope[ConversionRecorded], str | None]]]:
-    """Decide what can be decided; return the rest to hold, each with the code it waits for."""
+                       ) -> tuple[list[Decided], list[Held], set[Key]]:
+    """Decide what can be decided, in the order given; return the rest to hold, and the customers
+    who still have conversions held from before (queued behind one another)."""
     if not convs:
-        return [], []
+        return [], [], set()
     k = await look_up(conn, convs)
+    queued = await repo.held_customers(conn, {(e.tenant_id, e.payload.customer_id) for e in convs})
+    waiting = set(queued)
     routes = {e.event_id: k.route(e) for e in convs}
     fresh = [e for e in convs if (e.tenant_id, e.payload.customer_id) not in k.bindings
              and routes[e.event_id].link is not None]
@@ -127,9 +137,12 @@ async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[Conversion
     orders = await repo_signals.attributed_orders(conn, list({(e.tenant_id, e.payload.order_id) for e in convs
                                                               if e.payload.order_id}))
     decided: list[Decided] = []
-    held: list[tuple[Envelope[ConversionRecorded], str | None]] = []
+    held: list[Held] = []
     for e in convs:
         t, p, r = e.tenant_id, e.payload, routes[e.event_id]
+        if (t, p.customer_id) in waiting:
+            held.append(Held(e, r.waiting_for_code, queued=True))
+            continue
         referee = k.bindings.get((t, p.customer_id))
         campaign = referee.campaign_id if referee else r.link.campaign_id if r.link else p.campaign_id
         visitor_n, ip_n = count_of.get(e.event_id, (0, 0))
@@ -139,7 +152,8 @@ async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[Conversion
                           referrer_binding=k.bindings.get((t, r.link.sharer_id)) if r.link else None,
                           click=r.click, converted_at=e.occurred_at, terms=k.terms_of(t, campaign), signals=signals)
         if d.outcome is Outcome.held:
-            held.append((e, r.waiting_for_code))
+            held.append(Held(e, r.waiting_for_code))
+            waiting.add((t, p.customer_id))
             continue
         # Later conversions in this batch see what this one changed.
         if d.new_binding is not None:
@@ -150,4 +164,4 @@ async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[Conversion
         if own is not None:
             devices.setdefault((t, p.customer_id), set()).add((own.visitor_id, own.ip_hash))
         decided.append(Decided(e, d, (own.visitor_id, own.ip_hash) if own else None))
-    return decided, held
+    return decided, held, queued

@@ -11,7 +11,7 @@ import asyncpg
 
 from attribution import domain, repo, repo_cascade, repo_refunds
 from attribution.domain import Outcome
-from attribution.evidence import Decided, decide_batch
+from attribution.evidence import Decided, Held, decide_batch
 from attribution.reversal import Attributed, reversal
 from kaskade_contracts.envelope import Envelope, decode_envelope, new_envelope
 from kaskade_contracts.events import (AttributionRejected, CampaignDefined, ConversionAttributed, ConversionRecorded, CustomerErased,
@@ -45,24 +45,64 @@ class Attribution:
 
     async def on_shares(self, conn: asyncpg.Connection, shares: list[Envelope[ShareRecorded]]) -> list[Envelope[Any]]:
         await repo.insert_links(conn, shares)
-        held = await repo.take_held(conn, [(e.tenant_id, e.payload.referral_code) for e in shares], [])
-        return await self.on_conversions(conn, [decode_envelope(raw) for raw in held])
+        released = await repo.take_held(conn, codes=[(e.tenant_id, e.payload.referral_code) for e in shares])
+        return await self._settle(conn, await self._with_queues(conn, released))
 
     async def on_clicks(self, conn: asyncpg.Connection, clicks: list[Envelope[LinkClicked]]) -> list[Envelope[Any]]:
         await repo.insert_clicks(conn, clicks)
-        held = await repo.take_held(conn, [], [(e.tenant_id, e.payload.click_id) for e in clicks])
-        return await self.on_conversions(conn, [decode_envelope(raw) for raw in held])
+        released = await repo.take_held(conn, clicks=[(e.tenant_id, e.payload.click_id) for e in clicks])
+        return await self._settle(conn, await self._with_queues(conn, released))
 
     async def on_conversions(self, conn: asyncpg.Connection,
                              convs: list[Envelope[ConversionRecorded]]) -> list[Envelope[Any]]:
+        return await self._settle(conn, [(e, None) for e in convs])
+
+    async def _settle(self, conn: asyncpg.Connection,
+                      convs: list[tuple[Envelope[ConversionRecorded], datetime | None]] | list[tuple[bytes, datetime]]
+                      ) -> list[Envelope[Any]]:
+        """Decide conversions (new ones, or held ones with the time they were first held); hold
+        what must wait; then release what was queued behind the customers just decided."""
         now = self.clock()
-        # A batch mixes partitions; deciding in the order things happened lets a referrer's own
-        # conversion bind them before their referee's conversion is placed in the cascade.
-        # (Across batches the order can be inverted; re-parenting then fixes the cascade.)
-        convs = sorted(convs, key=lambda e: e.occurred_at)
-        decided, held = await decide_batch(conn, convs)
-        await repo.hold(conn, [(e, now, code) for e, code in held])
-        return await self._record(conn, decided, now)
+        emitted: list[Envelope[Any]] = []
+        since: dict[Any, datetime] = {}
+        while convs:
+            batch = []
+            for item, at in convs:
+                e = decode_envelope(item) if isinstance(item, bytes) else item
+                if at is not None:
+                    since[e.event_id] = at
+                batch.append(e)
+            # A batch mixes partitions; deciding in the order things happened lets a referrer's own
+            # conversion bind them before their referee's conversion is placed in the cascade.
+            # (Across batches the order can be inverted; re-parenting then fixes the cascade.)
+            batch.sort(key=lambda e: e.occurred_at)
+            decided, held, queued = await decide_batch(conn, batch)
+            await repo.hold(conn, [(h.envelope, since.get(h.envelope.event_id, now), h.waiting_for_code)
+                                   for h in held])
+            emitted += await self._record(conn, decided, now)
+            convs = await self._release_queued(conn, decided, held, queued)
+        return emitted
+
+    async def _with_queues(self, conn: asyncpg.Connection, released: list[tuple[bytes, datetime]]
+                           ) -> list[tuple[bytes, datetime]]:
+        """A released conversion comes with the later conversions of its customer queued behind it,
+        so that they are decided together, in order."""
+        if not released:
+            return released
+        customers = set()
+        for raw, _ in released:
+            e = decode_envelope(raw)
+            customers.add((e.tenant_id, e.payload.customer_id))
+        return released + await repo.take_held(conn, customers=customers)
+
+    async def _release_queued(self, conn: asyncpg.Connection, decided: list[Decided], held: list[Held],
+                              queued: set[tuple[str, str]]) -> list[tuple[bytes, datetime]]:
+        """A customer's conversions held behind one just decided can go now, unless another of
+        theirs is still waiting."""
+        queued = queued | {(h.envelope.tenant_id, h.envelope.payload.customer_id) for h in held if h.queued}
+        free = ({(x.envelope.tenant_id, x.envelope.payload.customer_id) for x in decided} & queued) - {
+            (h.envelope.tenant_id, h.envelope.payload.customer_id) for h in held if not h.queued}
+        return await repo.take_held(conn, customers=free) if free else []
 
     async def on_refunds(self, conn: asyncpg.Connection,
                          refunds: list[Envelope[RefundRecorded]]) -> list[Envelope[Any]]:
@@ -81,19 +121,21 @@ class Attribution:
         """
         now = self.clock()
         await repo_refunds.drop_stale_refunds(conn, now - self.refund_hold)
-        stale = await repo.take_stale(conn, now - timedelta(seconds=1))
-        held_at = {}
-        convs = []
-        for raw, at in stale:
+        held_at, convs = {}, []
+        for raw, at in await repo.take_stale(conn, now - timedelta(seconds=1)):
             e = decode_envelope(raw)
             held_at[e.event_id] = at
             convs.append(e)
-        decided, still_held = await decide_batch(conn, convs)
-        expired = {e.event_id for e, _ in still_held if held_at[e.event_id] < now - self.hold_grace}
-        decided += [Decided(e, domain.Decision(Outcome.unattributed, domain.expired(e.payload)))
-                    for e, _ in still_held if e.event_id in expired]
-        await repo.hold(conn, [(e, held_at[e.event_id], code) for e, code in still_held if e.event_id not in expired])
-        return await self._record(conn, decided, now)
+        decided, still_held, queued = await decide_batch(conn, convs)
+        # Only a conversion waiting for its own link expires; one queued behind it goes after it.
+        expired = {h.envelope.event_id for h in still_held
+                   if not h.queued and held_at[h.envelope.event_id] < now - self.hold_grace}
+        decided += [Decided(h.envelope, domain.Decision(Outcome.unattributed, domain.expired(h.envelope.payload)))
+                    for h in still_held if h.envelope.event_id in expired]
+        still_held = [h for h in still_held if h.envelope.event_id not in expired]
+        await repo.hold(conn, [(h.envelope, held_at[h.envelope.event_id], h.waiting_for_code) for h in still_held])
+        emitted = await self._record(conn, decided, now)
+        return emitted + await self._settle(conn, await self._release_queued(conn, decided, still_held, queued))
 
     async def _record(self, conn: asyncpg.Connection, decided: list[Decided], now: datetime) -> list[Envelope[Any]]:
         if not decided:

@@ -101,19 +101,22 @@ async def hold(conn: asyncpg.Connection,
         return
     await conn.execute(
         """INSERT INTO held_conversions (tenant_id, conversion_id, referral_code, click_id, envelope, held_at,
-                                         click_code)
+                                         click_code, customer_id)
            SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::uuid[], $5::bytea[], $6::timestamptz[],
-                                $7::text[])
+                                $7::text[], $8::text[])
            ON CONFLICT DO NOTHING""",
         [e.tenant_id for e, _, _ in rows], [e.payload.conversion_id for e, _, _ in rows],
         [e.payload.referral_code for e, _, _ in rows], [e.payload.click_id for e, _, _ in rows],
-        [encode_envelope(e) for e, _, _ in rows], [at for _, at, _ in rows], [code for _, _, code in rows])
+        [encode_envelope(e) for e, _, _ in rows], [at for _, at, _ in rows], [code for _, _, code in rows],
+        [e.payload.customer_id for e, _, _ in rows])
 
 
-async def take_held(conn: asyncpg.Connection, codes: Iterable[tuple[str, str]],
-                    clicks: Iterable[tuple[str, uuid.UUID]]) -> list[bytes]:
-    """Remove and return held conversions waiting for any of these codes or clicks."""
-    codes, clicks = list(codes), list(clicks)
+async def take_held(conn: asyncpg.Connection, *, codes: Iterable[tuple[str, str]] = (),
+                    clicks: Iterable[tuple[str, uuid.UUID]] = (),
+                    customers: Iterable[tuple[str, str]] = ()) -> list[tuple[bytes, datetime]]:
+    """Remove and return held conversions waiting for any of these codes or clicks, or queued
+    behind a conversion of any of these customers; with the time each was first held."""
+    codes, clicks, customers = list(codes), list(clicks), list(customers)
     rows = await conn.fetch(
         """DELETE FROM held_conversions h
            USING (SELECT h2.tenant_id, h2.conversion_id FROM held_conversions h2
@@ -123,11 +126,25 @@ async def take_held(conn: asyncpg.Connection, codes: Iterable[tuple[str, str]],
                   JOIN unnest($1::text[], $2::text[]) AS k(t, code) ON h4.tenant_id = k.t AND h4.click_code = k.code
                   UNION
                   SELECT h3.tenant_id, h3.conversion_id FROM held_conversions h3
-                  JOIN unnest($3::text[], $4::uuid[]) AS k(t, id) ON h3.tenant_id = k.t AND h3.click_id = k.id) m
+                  JOIN unnest($3::text[], $4::uuid[]) AS k(t, id) ON h3.tenant_id = k.t AND h3.click_id = k.id
+                  UNION
+                  SELECT h5.tenant_id, h5.conversion_id FROM held_conversions h5
+                  JOIN unnest($5::text[], $6::text[]) AS k(t, c) ON h5.tenant_id = k.t AND h5.customer_id = k.c) m
            WHERE h.tenant_id = m.tenant_id AND h.conversion_id = m.conversion_id
            RETURNING h.envelope, h.held_at""",
-        [k[0] for k in codes], [k[1] for k in codes], [k[0] for k in clicks], [k[1] for k in clicks])
-    return [r["envelope"] for r in sorted(rows, key=lambda r: r["held_at"])]
+        [k[0] for k in codes], [k[1] for k in codes], [k[0] for k in clicks], [k[1] for k in clicks],
+        [k[0] for k in customers], [k[1] for k in customers])
+    return sorted(((r["envelope"], r["held_at"]) for r in rows), key=lambda r: r[1])
+
+
+async def held_customers(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these customers have a conversion held."""
+    keys = list(keys)
+    rows = await conn.fetch(
+        """SELECT DISTINCT h.tenant_id, h.customer_id FROM held_conversions h
+           JOIN unnest($1::text[], $2::text[]) AS k(t, c) ON h.tenant_id = k.t AND h.customer_id = k.c""",
+        [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["customer_id"]) for r in rows}
 
 
 async def take_stale(conn: asyncpg.Connection, held_before: datetime,
