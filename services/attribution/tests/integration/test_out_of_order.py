@@ -163,3 +163,25 @@ async def test_any_arrival_order_ends_in_the_same_attribution(pool: asyncpg.Pool
     verdicts = sorted(s.names[e.payload.conversion_id] for e in emitted if e.event_type != "AttributionReversed")
     assert verdicts == sorted(EXPECTED_OUTCOMES)  # one verdict each, none repeated
     assert [s.names[e.payload.refund_id] for e in emitted if e.event_type == "AttributionReversed"] == ["r-ben1"]
+
+
+async def test_a_conversion_queued_behind_one_that_expires_is_decided_right_after(pool: asyncpg.Pool) -> None:
+    s = Scenario()
+    anna = s._share("anna", datetime.now(timezone.utc))
+    lost = s._buy("lost", "hank", datetime.now(timezone.utc) - timedelta(minutes=2), code="NeverShared9")
+    later = s._buy("later", "hank", datetime.now(timezone.utc) - timedelta(minutes=1),
+                   code=anna.payload.referral_code)
+    future = datetime.now(timezone.utc) + timedelta(hours=1)
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            a = Attribution(hold_grace_s=600)
+            await a.on_shares(conn, [anna])
+            assert await a.on_conversions(conn, [lost, later]) == []  # later waits behind lost
+            # Past the grace period; other tenants' held rows are rolled back with the rest.
+            swept = await Attribution(hold_grace_s=600, clock=lambda: future).sweep_held(conn)
+            mine = [(s.names[e.payload.conversion_id], e.event_type) for e in swept if e.tenant_id == s.tenant]
+            assert mine == [("lost", "ConversionUnattributed"), ("later", "ConversionAttributed")]
+        finally:
+            await tx.rollback()
