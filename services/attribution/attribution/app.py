@@ -1,18 +1,20 @@
 """attribution's composition root."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-import uvloop
+from fastapi import FastAPI
 
+from attribution.api import build_router
 from attribution.analytics_handlers import consume_analytics
 from attribution.config import Settings
 from attribution.handlers import Attribution
 from kaskade_contracts import topics
 from kaskade_contracts.events import (CampaignDefined, ConversionRecorded, CustomerErased, LinkClicked, RefundRecorded,
                                       ShareRecorded)
+from kaskade_platform import tenantauth
 from kaskade_platform.runtime import ServiceRuntime
+from kaskade_platform.webapp import serve, service_app
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -20,12 +22,14 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, schema="attribution", migrations_dir=MIGRATIONS,
-                             topics=(topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS, topics.CONVERSIONS,
-                                     topics.ATTRIBUTIONS))
+                             topics=(topics.TENANTS, topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS,
+                                     topics.CONVERSIONS, topics.ATTRIBUTIONS))
     attribution = Attribution(hold_grace_s=settings.hold_grace_s, refund_hold_s=settings.refund_hold_s)
     # One subscription, so a share and the conversion it enables are never applied out of order
     # by two concurrent transactions of this instance.
-    runtime.consume([topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS, topics.CONVERSIONS], {
+    runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS,
+                     topics.CONVERSIONS], {
+        **tenantauth.HANDLERS,
         CampaignDefined: attribution.on_campaigns,
         CustomerErased: attribution.on_erasures,
         ShareRecorded: attribution.on_shares,
@@ -39,6 +43,19 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
     return runtime
 
 
+def build_app(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
+    """The service with its tenant API (the cascade queries) around it."""
+    settings = settings or Settings()
+    runtime = build(settings)
+    app = service_app(runtime, title="Kaskade attribution",
+                      description="Who referred whom: the referral cascade of a seeder or a campaign, and a "
+                                  "customer's upline. Tenant endpoints take `Authorization: Bearer <api key>`.")
+    pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
+    app.include_router(build_router(tenantauth.TenantAuth.from_settings(settings, pool), pool))
+    return app, runtime
+
+
 def main() -> None:
-    uvloop.install()
-    asyncio.run(build().run_until_signalled())
+    settings = Settings()
+    app, _ = build_app(settings)
+    serve(app, settings)

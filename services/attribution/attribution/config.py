@@ -8,6 +8,7 @@ class Settings(ServiceSettings):
     model_config = settings_for("KASKADE_ATTRIBUTION_")
 
     service_name: str = "attribution"
+    http_port: int = 8001
     hold_grace_s: float = Field(default=600.0, description="How long a conversion waits for its click or share "
                                                            "to arrive before it is recorded as unattributed.")
     hold_sweep_interval_s: float = 5.0
