@@ -3,7 +3,7 @@ at a time; a broken connection is dropped and opened again on next use."""
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
+from email.message import Message
 
 import aiosmtplib
 
@@ -31,7 +31,7 @@ class Mailer:
                                start_tls=s.smtp_starttls, username=s.smtp_username,
                                password=s.smtp_password.get_secret_value() if s.smtp_password else None)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         """Raises PermanentFailure for a 5xx refusal; any other exception is worth a retry."""
         client = await self._idle.get()
         try:

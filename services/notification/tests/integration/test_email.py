@@ -68,7 +68,8 @@ async def test_referrer_in_english_and_referee_in_german_get_multipart_mail_with
     for mail in (to_anna, to_ben):
         assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
         assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        url = re.fullmatch(r"<(http://notification\.test/v1/unsubscribe/[^>]+)>", mail["List-Unsubscribe"]).group(1)
+        header = mail["List-Unsubscribe"].strip()  # a long value may be folded onto a second line
+        url = re.fullmatch(r"<(http://notification\.test/v1/unsubscribe/[^>]+)>", header).group(1)
         assert url in mail.get_body(("plain",)).get_content()
         assert url in mail.get_body(("html",)).get_content()
     assert "€5.00" in to_anna.get_body(("plain",)).get_content()
@@ -128,7 +129,7 @@ async def test_unsubscribing_by_one_click_stops_further_mail_but_not_the_feed(
     await produce(infra.kafka_bootstrap_servers, [profile(tenant, "fritz", "de", consent=True)])
     await produce(infra.kafka_bootstrap_servers, [first])
     [mail] = await inbox.wait(lambda: inbox.to(address(tenant, "fritz")), "the first email")
-    path = mail["List-Unsubscribe"].strip("<>").removeprefix("http://notification.test")
+    path = mail["List-Unsubscribe"].strip().strip("<>").removeprefix("http://notification.test")
 
     page = await service.client.get(path)
     assert page.status_code == 200 and '<form method="post">' in page.text and "Abmelden" in page.text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from email import message_from_bytes, policy
 from datetime import datetime, timezone
 
 import pytest
@@ -64,11 +65,14 @@ def test_the_message_carries_one_click_unsubscribe_headers_and_a_stable_message_
                   items=[Item("reward_confirmed", CONTEXT, NOW)], locale="de", unsubscribe_url="https://n/u/x",
                   domain="shop.example", now=NOW)
 
-    assert msg["Message-ID"] == f"<{mid}@shop.example>"
-    assert msg["List-Unsubscribe"] == "<https://n/u/x>"
-    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert msg["Content-Language"] == "de"
-    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    received = message_from_bytes(msg.as_bytes(), policy=policy.default)  # as a mail client reads it
+    assert received["Message-ID"] == f"<{mid}@shop.example>"
+    assert received["Subject"] == "Ihre Prämie ist bestätigt"
+    assert received["List-Unsubscribe"] == "<https://n/u/x>"
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert received["Content-Language"] == "de"
+    assert [p.get_content_type() for p in received.iter_parts()] == ["text/plain", "text/html"]
+    assert "bestätigt" in received.get_body(("plain",)).get_content()
 
 
 def test_unsubscribe_tokens_are_unforgeable() -> None:
