@@ -22,7 +22,7 @@ class CorrelationIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = dict(scope.get("headers") or []).get(HEADER, b"")
+        raw = next((value for name, value in scope.get("headers") or () if name == HEADER), b"")
         try:
             cid = str(uuid.UUID(raw.decode("latin-1"))) if raw else str(uuid.uuid4())
         except ValueError:
@@ -55,7 +55,15 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        declared, chunked = None, False
+        for name, value in scope.get("headers") or ():
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if declared is None and not chunked:  # no body at all (a GET, the redirect): nothing to count
+            await self.app(scope, receive, send)
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send)
             return

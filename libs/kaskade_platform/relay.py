@@ -12,7 +12,7 @@ import logging
 import time
 
 import asyncpg
-from faststream.kafka import KafkaBroker
+from aiokafka import AIOKafkaProducer
 
 from kaskade_platform.db import is_unavailable
 from kaskade_platform.outbox import Outbox
@@ -22,10 +22,10 @@ PURGE_EVERY_S = 60.0
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, broker: KafkaBroker, outbox: Outbox, schema: str, *,
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, outbox: Outbox, schema: str, *,
                  batch_size: int = 1000, poll_interval_s: float = 0.5, retention_s: float = 86400.0,
                  backoff_max_s: float = 5.0) -> None:
-        self.pool, self.broker, self.outbox, self.schema = pool, broker, outbox, schema
+        self.pool, self.producer, self.outbox, self.schema = pool, producer, outbox, schema
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
         self.backoff_max_s = backoff_max_s
         self._stopping = asyncio.Event()
@@ -83,8 +83,9 @@ class OutboxRelay:
                 return 0
             # Hand every record to the producer first, then wait for all acks: one round trip per
             # batch instead of one per event. The producer is idempotent with acks=all.
-            futures = [await self.broker.publish(r["body"], topic=r["topic"], key=r["partition_key"],
-                                                 headers=r["headers"], no_confirm=True) for r in rows]
+            send = self.producer.send
+            futures = [await send(r["topic"], r["body"], key=r["partition_key"],
+                                  headers=[(k, v.encode()) for k, v in r["headers"].items()]) for r in rows]
             results = await asyncio.gather(*futures, return_exceptions=True)
             sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
             failed = [(r["id"], repr(res)) for r, res in zip(rows, results) if isinstance(res, BaseException)]

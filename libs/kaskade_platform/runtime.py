@@ -18,7 +18,7 @@ from kaskade_contracts.topics import Topic
 from kaskade_platform import logging as klog
 from kaskade_platform.consumer import BatchConsumer, Handler
 from kaskade_platform.db import create_pool
-from kaskade_platform.kafka import ensure_topics, make_broker, subscribe
+from kaskade_platform.kafka import ensure_topics, make_broker, make_producer, subscribe
 from kaskade_platform.migrations import migrate
 from kaskade_platform.outbox import Outbox
 from kaskade_platform.relay import OutboxRelay
@@ -92,7 +92,9 @@ class ServiceRuntime:
             await migrate(conn, self.schema, self.migrations_dir)
         await ensure_topics(s.kafka_bootstrap_servers, self.topics)
         await self.broker.start()
-        self.relay = OutboxRelay(self._pool, self.broker, self.outbox, self.schema,
+        self.producer = make_producer(s)
+        await self.producer.start()
+        self.relay = OutboxRelay(self._pool, self.producer, self.outbox, self.schema,
                                  batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
                                  retention_s=s.outbox_retention_s, backoff_max_s=s.retry_backoff_max_s)
         self.relay.start()
@@ -108,6 +110,7 @@ class ServiceRuntime:
             await subscriber.stop()  # waits (graceful_timeout) for the batch in flight to commit
         if self.relay is not None:
             await self.relay.stop()
+            await self.producer.stop()
         await self.broker.stop()
         if self._pool is not None:
             await self._pool.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from kaskade_contracts.envelope import Envelope, new_envelope
@@ -174,9 +175,9 @@ async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back
                 await outbox.enqueue(conn, [rolled_back])
                 raise RuntimeError("the state change failed")
     await ensure_topics(infra.kafka_bootstrap_servers, [Topic("kaskade.intake.v1", "x", "x")])
-    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
-    await broker.start()
-    relay = OutboxRelay(pool, broker, outbox, SCHEMA, batch_size=7, poll_interval_s=0.05)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, outbox, SCHEMA, batch_size=7, poll_interval_s=0.05)
     try:
         async with TopicWatcher(infra.kafka_bootstrap_servers, ("kaskade.intake.v1",),
                                 keep=lambda s: s.envelope is not None and s.envelope.tenant_id == tenant) as out:
@@ -191,4 +192,4 @@ async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back
         assert unpublished == 0
     finally:
         await relay.stop()
-        await broker.stop()
+        await producer.stop()

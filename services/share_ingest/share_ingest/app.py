@@ -16,7 +16,7 @@ from share_ingest.customers import build_customer_router
 from share_ingest.config import Settings
 from share_ingest.handlers import intake_handler
 from share_ingest.intake import Intake
-from share_ingest.redirect import build_redirect_router
+from share_ingest.redirect import Redirect, RedirectFastPath, build_redirect_router
 from share_ingest.routes import build_router
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -37,12 +37,14 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
                                   "conversions, refunds. Authenticate with `Authorization: Bearer <api key>`.")
     pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
     auth = tenant_auth(settings, pool)
-    # First: the busiest route is matched before the others are tried.
-    app.include_router(build_redirect_router(settings, pool, runtime.outbox))
+    redirect = Redirect(settings, pool, runtime.outbox)
+    app.include_router(build_redirect_router(redirect))
     app.include_router(build_router(intake, auth, pool, runtime.outbox))
     app.include_router(build_campaign_router(auth, pool, runtime.outbox))
     app.include_router(build_customer_router(auth, pool, runtime.outbox))
     app.include_router(build_admin_router(settings, pool, runtime.outbox))
+    # Outermost: a visit to a referral link never enters the API's middleware and routing.
+    app.add_middleware(RedirectFastPath, redirect=redirect)
     return app, runtime
 
 

@@ -1,9 +1,13 @@
 """The referral redirect every shared link hits: record the click, send the visitor on.
 
-This is the busiest route Kaskade serves, so it stays lean: links are cached for a second
-(a paused campaign answers 410 within `link_cache_s`), bot checks are cached per user agent, and
-clicks are written by group commit (clickwriter.py): the visitor is redirected once the click is
-durable, but many visitors share a transaction.
+This is the busiest route Kaskade serves, so it stays lean:
+- `RedirectFastPath` answers `GET /r/{code}` in front of the FastAPI app, so a visit skips the
+  routing and middleware stack built for the JSON API. The FastAPI route documents it in the
+  OpenAPI document and answers the same way when the app runs without the fast path.
+- links are cached for `link_cache_s`, so a paused campaign answers 410 at most that much later;
+- bot verdicts are cached per user agent, and each link's landing URL is split once around the click id;
+- clicks are written by group commit (clickwriter.py): the visitor is redirected once the click
+  is durable, but many visitors share one statement.
 """
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
+from starlette.requests import cookie_parser
 
 from kaskade_contracts.envelope import new_envelope
-from kaskade_platform.http import current_correlation_id
 from kaskade_platform.outbox import Outbox
 from share_ingest import domain, repo
 from share_ingest.clickwriter import ClickWriter, Visit
@@ -28,10 +33,13 @@ from share_ingest.config import Settings
 VISITOR_COOKIE = "kaskade_vid"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 _PAGE = "<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p>{text}</p></html>"
-NOT_FOUND = _PAGE.format(title="Link not found", text="This referral link does not exist.")
-GONE = _PAGE.format(title="Campaign over", text="This referral campaign has ended.")
+NOT_FOUND = _PAGE.format(title="Link not found", text="This referral link does not exist.").encode()
+GONE = _PAGE.format(title="Campaign over", text="This referral campaign has ended.").encode()
+UNAVAILABLE = orjson.dumps({"error": "unavailable", "detail": "storage is unavailable; retry later"})
+_HTML = (b"content-type", b"text/html; charset=utf-8")
 _PLACEHOLDER = uuid.UUID(int=0)
 _MAX_CACHED = 100_000
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +50,13 @@ class Link:
     active: bool
     to_before_click: str  # the landing URL up to the click id...
     to_after_click: str   # ...and after it
-    to_for_bots: str      # a preview is not a click: no click id
+    to_for_bots: bytes    # a preview is not a click: no click id
 
     @classmethod
     def of(cls, code: str, row: asyncpg.Record) -> Link:
         before, after = domain.landing_url_with_click(row["landing_url"], _PLACEHOLDER, code).split(str(_PLACEHOLDER))
         return cls(row["tenant_id"], row["campaign_id"], row["sharer_id"], row["status"] == "active", before, after,
-                   domain.landing_url_with_click(row["landing_url"], None, code))
+                   domain.landing_url_with_click(row["landing_url"], None, code).encode())
 
 
 class LinkCache:
@@ -88,10 +96,73 @@ class BotCheck:
         return verdict
 
 
-def build_redirect_router(settings: Settings, pool: Callable[[], asyncpg.Pool], outbox: Outbox) -> APIRouter:
-    secret = settings.code_secret.get_secret_value().encode()
-    links, is_bot = LinkCache(pool, settings.link_cache_s), BotCheck()
-    writer = ClickWriter(pool, outbox, settings.click_dedup_window_s)
+def visitor_cookie(header: str) -> str | None:
+    if VISITOR_COOKIE not in header:
+        return None
+    value = cookie_parser(header).get(VISITOR_COOKIE)  # lenient, like browsers: one odd cookie spoils nothing
+    return value if value and len(value) <= 64 else None
+
+
+def correlation_of(raw: bytes | None) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw.decode("latin-1")) if raw else uuid.uuid4()
+    except ValueError:
+        return uuid.uuid4()
+
+
+class Redirect:
+    def __init__(self, settings: Settings, pool: Callable[[], asyncpg.Pool], outbox: Outbox) -> None:
+        self.secret = settings.code_secret.get_secret_value().encode()
+        self.links, self.is_bot = LinkCache(pool, settings.link_cache_s), BotCheck()
+        self.writer = ClickWriter(pool, outbox, settings.click_dedup_window_s)
+
+    async def follow(self, code: str, headers: dict[bytes, bytes], client_ip: str) -> Answer:
+        correlation = correlation_of(headers.get(b"x-correlation-id"))
+        echo = (b"x-correlation-id", str(correlation).encode())
+        try:
+            link = await self.links.get(code) if len(code) <= 32 and "\x00" not in code else None
+            if link is None:
+                return 404, [_HTML, echo], NOT_FOUND
+            if not link.active:
+                return 410, [_HTML, echo], GONE
+            user_agent = headers.get(b"user-agent", b"").decode("latin-1")
+            if self.is_bot(user_agent):
+                return 302, [(b"location", link.to_for_bots), echo], b""
+            cookie = visitor_cookie(headers.get(b"cookie", b"").decode("latin-1"))
+            visitor_id = cookie or uuid.uuid4().hex
+            click = domain.link_clicked(uuid.uuid4(), code, link.campaign_id, link.sharer_id, visitor_id,
+                                        domain.ip_hash(self.secret, client_ip), user_agent,
+                                        headers.get(b"referer", b"").decode("latin-1"))
+            fact = new_envelope(click, tenant_id=link.tenant_id, occurred_at=datetime.now(timezone.utc),
+                                correlation_id=correlation)
+            click_id = await self.writer.record(Visit(fact, returning=cookie is not None))
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            return 503, [(b"content-type", b"application/json"), (b"retry-after", b"1"), echo], UNAVAILABLE
+        return 302, [(b"location", f"{link.to_before_click}{click_id}{link.to_after_click}".encode()),
+                     (b"set-cookie", f"{VISITOR_COOKIE}={visitor_id}; HttpOnly; Max-Age={COOKIE_MAX_AGE}; "
+                                     f"Path=/; SameSite=lax".encode()), echo], b""
+
+
+class RedirectFastPath:
+    """ASGI: `GET /r/{code}` goes straight to the redirect; everything else to the app."""
+
+    def __init__(self, app: Any, redirect: Redirect) -> None:
+        self.app, self.redirect = app, redirect
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "GET" or not path.startswith("/r/") or "/" in path[3:]:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        status, headers, body = await self.redirect.follow(path[3:], dict(scope["headers"]),
+                                                           client[0] if client else "")
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def build_redirect_router(redirect: Redirect) -> APIRouter:
     router = APIRouter()
 
     @router.get("/r/{code}", response_class=RedirectResponse, status_code=302, tags=["redirect"],
@@ -101,26 +172,8 @@ def build_redirect_router(settings: Settings, pool: Callable[[], asyncpg.Pool], 
                 openapi_extra={"parameters": [{"name": VISITOR_COOKIE, "in": "cookie", "required": False,
                                                "schema": {"type": "string", "maxLength": 64}}]})
     async def follow_link(code: str, request: Request) -> Any:
-        link = await links.get(code) if len(code) <= 32 and "\x00" not in code else None
-        if link is None:
-            return HTMLResponse(NOT_FOUND, status_code=404)
-        if not link.active:
-            return HTMLResponse(GONE, status_code=410)
-        headers = request.headers
-        user_agent = headers.get("user-agent", "")
-        if is_bot(user_agent):
-            return Response(status_code=302, headers={"location": link.to_for_bots})
-        cookie = request.cookies.get(VISITOR_COOKIE)
-        returning = bool(cookie) and len(cookie) <= 64  # type: ignore[arg-type]
-        visitor_id = cookie if returning else uuid.uuid4().hex
-        click = domain.link_clicked(uuid.uuid4(), code, link.campaign_id, link.sharer_id, visitor_id,
-                                    domain.ip_hash(secret, request.client.host if request.client else ""),
-                                    user_agent, headers.get("referer", ""))
-        fact = new_envelope(click, tenant_id=link.tenant_id, occurred_at=datetime.now(timezone.utc),
-                            correlation_id=current_correlation_id())
-        click_id = await writer.record(Visit(fact, returning))
-        return Response(status_code=302, headers={
-            "location": f"{link.to_before_click}{click_id}{link.to_after_click}",
-            "set-cookie": f"{VISITOR_COOKIE}={visitor_id}; HttpOnly; Max-Age={COOKIE_MAX_AGE}; Path=/; SameSite=lax"})
+        status, headers, body = await redirect.follow(code, dict(request.scope["headers"]),
+                                                      request.client.host if request.client else "")
+        return Response(body, status_code=status, headers={k.decode(): v.decode("latin-1") for k, v in headers})
 
     return router
