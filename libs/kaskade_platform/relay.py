@@ -89,8 +89,11 @@ class OutboxRelay:
             results = await asyncio.gather(*futures, return_exceptions=True)
             sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
             failed = [(r["id"], repr(res)) for r, res in zip(rows, results) if isinstance(res, BaseException)]
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
+            if self.retention_s > 0:
+                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
+                await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
+            else:  # Kafka holds the record now; a row kept would cost a second write and a purge
+                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", sent)
             if failed:
                 await conn.execute(
                     """UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.err

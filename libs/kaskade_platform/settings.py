@@ -29,7 +29,9 @@ class ServiceSettings(BaseSettings):
     # Outbox relay
     relay_batch_size: int = 1000
     relay_poll_interval_s: float = 0.5
-    outbox_retention_s: float = 24 * 3600
+    outbox_retention_s: float = Field(
+        default=0.0, description="How long published outbox rows are kept for inspection; 0 deletes them as soon "
+                                 "as Kafka has acknowledged them (the cheapest, and the default).")
 
     # HTTP API (services that serve one)
     http_host: str = "127.0.0.1"

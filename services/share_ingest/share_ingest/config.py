@@ -15,6 +15,8 @@ class Settings(ServiceSettings):
     code_secret: SecretStr = Field(default=SecretStr("dev-only-referral-code-secret"),
                                    description="Key for referral codes and IP hashes; set a real one in production.")
     click_dedup_window_s: int = 1800
+    click_writers: int = Field(default=3, ge=1, description="Group commits of redirect clicks in flight at once "
+                                                          "(each holds a database connection while it writes).")
     link_cache_s: float = Field(default=1.0, description="How long the redirect trusts a cached link; a paused "
                                                          "campaign's links answer 410 at most this much later.")
     operator_token: SecretStr | None = Field(default=None, description="Bearer token of the operator API "

@@ -114,7 +114,7 @@ class Redirect:
     def __init__(self, settings: Settings, pool: Callable[[], asyncpg.Pool], outbox: Outbox) -> None:
         self.secret = settings.code_secret.get_secret_value().encode()
         self.links, self.is_bot = LinkCache(pool, settings.link_cache_s), BotCheck()
-        self.writer = ClickWriter(pool, outbox, settings.click_dedup_window_s)
+        self.writer = ClickWriter(pool, outbox, settings.click_dedup_window_s, max_in_flight=settings.click_writers)
 
     async def follow(self, code: str, headers: dict[bytes, bytes], client_ip: str) -> Answer:
         correlation = correlation_of(headers.get(b"x-correlation-id"))
