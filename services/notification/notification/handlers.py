@@ -21,6 +21,7 @@ async def on_campaigns(conn: asyncpg.Connection, facts: list[Envelope[CampaignDe
 
 async def on_profiles(conn: asyncpg.Connection, facts: list[Envelope[CustomerProfileUpdated]]) -> list[Envelope[Any]]:
     await repo.upsert_contacts(conn, facts)
+    await mail_repo.wake_jobs(conn, [(f.tenant_id, f.payload.customer_id) for f in facts])
     return []
 
 

@@ -8,7 +8,7 @@ Policy:
   of it goes out as one digest; with no budget left it waits until the oldest email of the
   window ages out, and whatever gathered meanwhile becomes one digest then.
 - A contact may arrive after the reward (different topics): a job without a contact waits up to
-  `contact_wait` from its creation, then is suppressed.
+  `contact_wait` from its creation (the contact's arrival wakes it), then is suppressed.
 """
 from __future__ import annotations
 
@@ -88,9 +88,8 @@ def plan(jobs: Iterable[Job], contacts: dict[Recipient, Contact], recent: dict[R
     by_recipient: dict[Recipient, list[Job]] = defaultdict(list)
     for job in jobs:
         why = suppression(contacts.get((job.tenant_id, job.recipient_id)), job, now, limits)
-        if why == "wait":
-            out.deferred.append((job.notification_id, min(job.created_at + limits.contact_wait,
-                                                           now + limits.contact_wait / 10)))
+        if why == "wait":  # the contact's arrival makes the job due at once (mail/repo.wake_jobs)
+            out.deferred.append((job.notification_id, job.created_at + limits.contact_wait))
         elif why:
             out.suppressed.append((job.notification_id, why))
         else:

@@ -22,6 +22,15 @@ async def add_jobs(conn: asyncpg.Connection, notes: Sequence[Notification]) -> N
             [n.notification_id for n in notes], [n.tenant_id for n in notes], [n.recipient_id for n in notes])
 
 
+async def wake_jobs(conn: asyncpg.Connection, recipients: Sequence[p.Recipient]) -> None:
+    """A contact arrived: jobs that were waiting for it are due now."""
+    if recipients:
+        await conn.execute(
+            """UPDATE email_jobs j SET due_at = now() FROM unnest($1::text[], $2::text[]) AS k(t, r)
+               WHERE j.tenant_id = k.t AND j.recipient_id = k.r AND j.status = 'pending' AND j.due_at > now()""",
+            [r[0] for r in recipients], [r[1] for r in recipients])
+
+
 async def claim_jobs(conn: asyncpg.Connection, limit: int, now: datetime) -> list[p.Job]:
     rows = await conn.fetch(
         """SELECT notification_id, tenant_id, recipient_id, created_at FROM email_jobs

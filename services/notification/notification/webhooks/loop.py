@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import asyncpg
 import orjson
+import yarl
 
 from notification.config import Settings
 from notification.webhooks import domain, repo, ssrf
@@ -42,6 +43,18 @@ class WebhookDelivery:
         self.slot_freed = asyncio.Event()
         self.stats = Counter[str]()
         self.session: aiohttp.ClientSession | None = None
+        self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_s)
+        self._targets: dict[str, yarl.URL | str] = {}  # URL -> parsed, or why it is refused
+
+    def _target(self, url: str) -> yarl.URL | str:
+        """Parsed once per URL (parsing and the address check cost more than the rest of a send)."""
+        target = self._targets.get(url)
+        if target is None:
+            refused = ssrf.literal_refused(url, self.s.webhook_allow_loopback)
+            target = self._targets[url] = "the URL's address is not allowed" if refused else yarl.URL(url)
+            if len(self._targets) > 10_000:
+                self._targets.clear()
+        return target
 
     async def run(self) -> None:
         connector = aiohttp.TCPConnector(resolver=ssrf.GuardedResolver(self.s.webhook_allow_loopback), limit=0,
@@ -104,12 +117,13 @@ class WebhookDelivery:
         retry_after: str | None = None
         refused = None
         try:
-            if ssrf.literal_refused(row["url"], self.s.webhook_allow_loopback):
-                raise ssrf.UnsafeUrl("the URL's address is not allowed")
+            target = self._target(row["url"])
+            if isinstance(target, str):
+                raise ssrf.UnsafeUrl(target)
             body = orjson.dumps(row["payload"])
             headers = domain.headers(row["secret"], domain.webhook_id(row["delivery_id"]), int(at.timestamp()), body)
-            async with self.session.post(row["url"], data=body, headers=headers, allow_redirects=False,
-                                         timeout=aiohttp.ClientTimeout(total=self.s.webhook_timeout_s)) as resp:
+            async with self.session.post(target, data=body, headers=headers, allow_redirects=False,
+                                         timeout=self.timeout) as resp:
                 code, retry_after = resp.status, resp.headers.get("Retry-After")
                 await resp.content.read(4096)  # the answer's body is not used; read a little so the connection is reused
         except ssrf.UnsafeUrl as exc:

@@ -180,3 +180,19 @@ async def test_a_temporary_smtp_refusal_is_retried_and_a_permanent_one_is_not(
         "SELECT message_id, attempts, last_error FROM notification.email_messages WHERE tenant_id = $1", tenant)}
     assert attempts[sent["notification_id"]] == (2, None)
     assert attempts[failed["notification_id"]][0] == 1 and "550" in attempts[failed["notification_id"]][1]
+
+
+async def test_a_reward_that_arrives_before_the_contact_is_mailed_once_the_contact_comes(
+        service: Any, inbox: Any, admin: asyncpg.Pool, infra: Any, tenant: str) -> None:
+    early = granted(tenant, "jana")
+    await produce(infra.kafka_bootstrap_servers, [early])
+    note = await notification_of(admin, early)
+    deadline = time.monotonic() + 30
+    while not await admin.fetchval("""SELECT due_at > now() + interval '5 seconds' FROM notification.email_jobs
+                                      WHERE notification_id = $1""", note["notification_id"]):
+        assert time.monotonic() < deadline, "the job was not put off to wait for the contact"
+        await asyncio.sleep(0.05)
+
+    await produce(infra.kafka_bootstrap_servers, [profile(tenant, "jana", "de")])
+    [mail] = await inbox.wait(lambda: inbox.to(address(tenant, "jana")), "the email", timeout=8)
+    assert mail["Subject"] == "Sie haben eine Prämie erhalten"
