@@ -112,6 +112,18 @@ async def _first_clicks(conn: asyncpg.Connection, k: Lookups, convs: list[Envelo
         k.bindings.update(await repo_cascade.bindings_for(conn, sharers))
 
 
+def _probe(e: Envelope[ConversionRecorded], r: Route, k: Lookups, bound: bool) -> repo_signals.Probe:
+    t, p = e.tenant_id, e.payload
+    if bound or r.link is None:
+        return repo_signals.Probe(t, p.customer_id, p.order_id)
+    if r.click is None:
+        return repo_signals.Probe(t, p.customer_id, p.order_id, r.link.sharer_id)
+    rules = k.terms_of(t, r.link.campaign_id).fraud
+    return repo_signals.Probe(t, p.customer_id, p.order_id, r.link.sharer_id, r.click.visitor_id, r.click.ip_hash,
+                              e.occurred_at - timedelta(seconds=rules.flood_window_seconds), e.occurred_at,
+                              rules.max_clicks_per_visitor + 1, rules.max_clicks_per_ip + 1)
+
+
 async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[ConversionRecorded]]
                        ) -> tuple[list[Decided], list[Held], set[Key]]:
     """Decide what can be decided, in the order given; return the rest to hold, and the customers
@@ -119,35 +131,28 @@ async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[Conversion
     if not convs:
         return [], [], set()
     k = await look_up(conn, convs)
-    queued = await repo.held_customers(conn, {(e.tenant_id, e.payload.customer_id) for e in convs})
-    waiting = set(queued)
     routes = {e.event_id: k.route(e) for e in convs}
-    fresh = [e for e in convs if (e.tenant_id, e.payload.customer_id) not in k.bindings
-             and routes[e.event_id].link is not None]
-    counted = [(e, routes[e.event_id]) for e in fresh if routes[e.event_id].click is not None]
-    caps = [k.terms_of(e.tenant_id, r.link.campaign_id).fraud for e, r in counted]  # type: ignore[union-attr]
-    counts = await repo_signals.click_counts(conn, [
-        (e.tenant_id, r.click.visitor_id, r.click.ip_hash,  # type: ignore[union-attr]
-         e.occurred_at - timedelta(seconds=f.flood_window_seconds), e.occurred_at,
-         f.max_clicks_per_visitor + 1, f.max_clicks_per_ip + 1) for (e, r), f in zip(counted, caps)])
-    count_of = {e.event_id: c for (e, _), c in zip(counted, counts)}
-    devices = await repo_signals.devices_matching(conn, [
-        (e.tenant_id, r.link.sharer_id, r.click.visitor_id, r.click.ip_hash)  # type: ignore[union-attr]
-        for e, r in counted])
-    orders = await repo_signals.attributed_orders(conn, list({(e.tenant_id, e.payload.order_id) for e in convs
-                                                              if e.payload.order_id}))
+    answers = await repo_signals.probe(conn, [
+        _probe(e, routes[e.event_id], k, (e.tenant_id, e.payload.customer_id) in k.bindings) for e in convs])
+    queued = {(e.tenant_id, e.payload.customer_id) for e, a in zip(convs, answers) if a.customer_held}
+    waiting = set(queued)
+    orders: dict[Key, uuid.UUID] = {}  # order ids attributed earlier in this batch
+    devices: dict[Key, set[tuple[str, str]]] = {}  # devices customers converted from earlier in this batch
     decided: list[Decided] = []
     held: list[Held] = []
-    for e in convs:
+    for e, a in zip(convs, answers):
         t, p, r = e.tenant_id, e.payload, routes[e.event_id]
         if (t, p.customer_id) in waiting:
             held.append(Held(e, r.waiting_for_code, queued=True))
             continue
         referee = k.bindings.get((t, p.customer_id))
         campaign = referee.campaign_id if referee else r.link.campaign_id if r.link else p.campaign_id
-        visitor_n, ip_n = count_of.get(e.event_id, (0, 0))
-        signals = Signals(frozenset(devices.get((t, r.link.sharer_id), ())) if r.link else frozenset(),
-                          visitor_n, ip_n, orders.get((t, p.order_id)) if p.order_id else None)
+        mine = devices.get((t, r.link.sharer_id), set()) if r.link and r.click else set()
+        signals = Signals(
+            referrer_visitor=a.referrer_visitor or any(v == r.click.visitor_id for v, _ in mine),  # type: ignore
+            referrer_ip=a.referrer_ip or any(ip == r.click.ip_hash for _, ip in mine),  # type: ignore[union-attr]
+            clicks_by_visitor=a.clicks_by_visitor, clicks_by_ip=a.clicks_by_ip,
+            order_attributed_to=orders.get((t, p.order_id), a.order_attributed_to) if p.order_id else None)
         d = domain.decide(p, referee_binding=referee, link=r.link, outside_window=r.too_old, via_click=r.via_click,
                           referrer_binding=k.bindings.get((t, r.link.sharer_id)) if r.link else None,
                           click=r.click, converted_at=e.occurred_at, terms=k.terms_of(t, campaign), signals=signals)
@@ -158,7 +163,7 @@ async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[Conversion
         # Later conversions in this batch see what this one changed.
         if d.new_binding is not None:
             k.bindings[(t, p.customer_id)] = d.new_binding
-        if d.outcome is Outcome.attributed and p.order_id:
+        if d.outcome is Outcome.attributed and p.order_id and a.order_attributed_to is None:
             orders.setdefault((t, p.order_id), p.conversion_id)
         own = r.own_click
         if own is not None:

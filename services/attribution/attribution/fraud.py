@@ -5,7 +5,7 @@ Each check returns the rejection reason and a short detail for the reviewer, or 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from kaskade_contracts.events import ConversionRecorded, FraudRules, RejectionReason
@@ -27,7 +27,9 @@ class Click:
 @dataclass(frozen=True, slots=True)
 class Signals:
     """What the handler looked up about one conversion's referral, beyond the link itself."""
-    referrer_devices: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (visitor id, ip hash)
+    # The referral's click came from a device the referrer converted from themselves:
+    referrer_visitor: bool = False  # the same cookie visitor id
+    referrer_ip: bool = False  # the same IP hash
     clicks_by_visitor: int = 0  # in the flood window before the conversion, capped at the limit + 1
     clicks_by_ip: int = 0
     order_attributed_to: uuid.UUID | None = None  # another conversion that already has this order id
@@ -42,11 +44,10 @@ def self_referral(conv: ConversionRecorded, referrer_id: str, sharer_email_hash:
         return None
     if conv.customer_email_hash and conv.customer_email_hash == sharer_email_hash:
         return RejectionReason.self_referral, "same_email_hash"
-    if click is not None:
-        if any(v == click.visitor_id for v, _ in s.referrer_devices):
-            return RejectionReason.self_referral, "same_visitor_id_as_referrer"
-        if any(ip == click.ip_hash for _, ip in s.referrer_devices):
-            return RejectionReason.self_referral, "same_ip_hash_as_referrer"
+    if click is not None and s.referrer_visitor:
+        return RejectionReason.self_referral, "same_visitor_id_as_referrer"
+    if click is not None and s.referrer_ip:
+        return RejectionReason.self_referral, "same_ip_hash_as_referrer"
     return None
 
 

@@ -137,16 +137,6 @@ async def take_held(conn: asyncpg.Connection, *, codes: Iterable[tuple[str, str]
     return sorted(((r["envelope"], r["held_at"]) for r in rows), key=lambda r: r[1])
 
 
-async def held_customers(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of these customers have a conversion held."""
-    keys = list(keys)
-    rows = await conn.fetch(
-        """SELECT DISTINCT h.tenant_id, h.customer_id FROM held_conversions h
-           JOIN unnest($1::text[], $2::text[]) AS k(t, c) ON h.tenant_id = k.t AND h.customer_id = k.c""",
-        [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["tenant_id"], r["customer_id"]) for r in rows}
-
-
 async def take_stale(conn: asyncpg.Connection, held_before: datetime,
                      limit: int = 1000) -> list[tuple[bytes, datetime]]:
     """Remove and return conversions held since before `held_before`, oldest first."""

@@ -1,10 +1,12 @@
-"""attribution's SQL for the evidence a batch of referrals is judged on: first clicks, click counts
-for flooding, the referrers' own devices, orders already attributed. One query per concern per
-batch; every lookup is an index range scan bounded by a LIMIT, so its cost does not grow with history."""
+"""attribution's SQL for the evidence a batch of referrals is judged on: first clicks, then in one
+round trip click counts for flooding, the referrers' own devices, orders already attributed, and
+whether the customer has a conversion held. Every lookup is an index scan bounded by a key or a
+LIMIT, so its cost does not grow with history."""
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -32,49 +34,55 @@ async def first_clicks(conn: asyncpg.Connection, keys: Sequence[tuple[str, str, 
     return [found.get(i + 1) for i in range(len(keys))]
 
 
-async def click_counts(conn: asyncpg.Connection, keys: Sequence[tuple[str, str, str, datetime, datetime, int, int]]
-                       ) -> list[tuple[int, int]]:
-    """For each (tenant, visitor, ip hash, from, to, visitor cap, ip cap): how many stored clicks
-    came from that visitor and from that IP in (from, to], each counted only up to its cap."""
-    if not keys:
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What to ask about one conversion. The click fields are None when it came with no usable click,
+    `referrer` None when it has no link to judge (a bound customer, or none yet)."""
+    tenant_id: str
+    customer_id: str
+    order_id: str | None
+    referrer: str | None = None
+    visitor_id: str | None = None
+    ip_hash: str | None = None
+    since: datetime | None = None  # the flood window: (since, until]
+    until: datetime | None = None
+    visitor_cap: int = 0  # clicks are counted up to the cap only: a flood costs no more than its limit
+    ip_cap: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    clicks_by_visitor: int
+    clicks_by_ip: int
+    referrer_visitor: bool
+    referrer_ip: bool
+    order_attributed_to: uuid.UUID | None
+    customer_held: bool  # the customer has a conversion held from before
+
+
+async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answer]:
+    """The fraud signals and the customer's queue for a whole batch, in one round trip."""
+    if not probes:
         return []
+    cols = [[getattr(p, f) for p in probes] for f in Probe.__slots__]
     rows = await conn.fetch(
         """SELECT k.i,
-                  (SELECT count(*) FROM (SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.visitor_id = k.v
-                       AND c.clicked_at > k.lo AND c.clicked_at <= k.hi LIMIT k.vcap) x) AS by_visitor,
-                  (SELECT count(*) FROM (SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.ip_hash = k.ip
-                       AND c.clicked_at > k.lo AND c.clicked_at <= k.hi LIMIT k.ipcap) y) AS by_ip
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[], $7::int[])
-                WITH ORDINALITY AS k(t, v, ip, lo, hi, vcap, ipcap, i)""",
-        *[list(c) for c in zip(*keys)])
-    counts = {r["i"]: (r["by_visitor"], r["by_ip"]) for r in rows}
-    return [counts[i + 1] for i in range(len(keys))]
-
-
-async def devices_matching(conn: asyncpg.Connection, keys: Sequence[tuple[str, str, str, str]]
-                           ) -> dict[tuple[str, str], set[tuple[str, str]]]:
-    """For each (tenant, referrer, visitor id, ip hash): the referrer's own devices that share the
-    visitor id or the IP hash."""
-    if not keys:
-        return {}
-    rows = await conn.fetch(
-        """SELECT DISTINCT d.tenant_id, d.customer_id, d.visitor_id, d.ip_hash FROM customer_devices d
-           JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(t, c, v, ip)
-             ON d.tenant_id = k.t AND d.customer_id = k.c AND (d.visitor_id = k.v OR d.ip_hash = k.ip)""",
-        *[list(c) for c in zip(*keys)])
-    found: dict[tuple[str, str], set[tuple[str, str]]] = {}
-    for r in rows:
-        found.setdefault((r["tenant_id"], r["customer_id"]), set()).add((r["visitor_id"], r["ip_hash"]))
-    return found
-
-
-async def attributed_orders(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]
-                            ) -> dict[tuple[str, str], uuid.UUID]:
-    """The conversion each of these (tenant, order id) was already attributed under."""
-    if not keys:
-        return {}
-    rows = await conn.fetch(
-        """SELECT o.tenant_id, o.order_id, o.conversion_id FROM attributed_orders o
-           JOIN unnest($1::text[], $2::text[]) AS k(t, id) ON o.tenant_id = k.t AND o.order_id = k.id""",
-        [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["tenant_id"], r["order_id"]): r["conversion_id"] for r in rows}
+              CASE WHEN k.v IS NULL THEN 0 ELSE (SELECT count(*) FROM (
+                  SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.visitor_id = k.v
+                    AND c.clicked_at > k.lo AND c.clicked_at <= k.hi LIMIT k.vcap) x) END AS by_visitor,
+              CASE WHEN k.ip IS NULL THEN 0 ELSE (SELECT count(*) FROM (
+                  SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.ip_hash = k.ip
+                    AND c.clicked_at > k.lo AND c.clicked_at <= k.hi LIMIT k.ipcap) y) END AS by_ip,
+              k.referrer IS NOT NULL AND EXISTS (SELECT 1 FROM customer_devices d WHERE d.tenant_id = k.t
+                  AND d.customer_id = k.referrer AND d.visitor_id = k.v) AS referrer_visitor,
+              k.referrer IS NOT NULL AND EXISTS (SELECT 1 FROM customer_devices d WHERE d.tenant_id = k.t
+                  AND d.customer_id = k.referrer AND d.ip_hash = k.ip) AS referrer_ip,
+              (SELECT o.conversion_id FROM attributed_orders o WHERE o.tenant_id = k.t AND o.order_id = k.ord)
+                  AS order_owner,
+              EXISTS (SELECT 1 FROM held_conversions h WHERE h.tenant_id = k.t AND h.customer_id = k.c) AS held
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+                       $8::timestamptz[], $9::int[], $10::int[])
+                WITH ORDINALITY AS k(t, c, ord, referrer, v, ip, lo, hi, vcap, ipcap, i)""", *cols)
+    by_i = {r["i"]: Answer(r["by_visitor"], r["by_ip"], r["referrer_visitor"], r["referrer_ip"], r["order_owner"],
+                           r["held"]) for r in rows}
+    return [by_i[i + 1] for i in range(len(probes))]

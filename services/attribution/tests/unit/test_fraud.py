@@ -38,7 +38,7 @@ def rejected(d) -> tuple[RejectionReason, str]:  # type: ignore[no-untyped-def]
 
 def test_an_honest_referral_passes_every_rule() -> None:
     d = judge(conv(order="o-1", email="be11"),
-              signals=Signals(frozenset({("v-anna", "ip-anna")}), clicks_by_visitor=20, clicks_by_ip=100))
+              signals=Signals(clicks_by_visitor=20, clicks_by_ip=100))
     assert d.outcome is Outcome.attributed and d.new_binding is not None
 
 
@@ -46,11 +46,18 @@ def test_same_email_hash_as_the_sharer_is_self_referral() -> None:
     assert rejected(judge(conv(email="a11a"))) == (RejectionReason.self_referral, "same_email_hash")
 
 
-@pytest.mark.parametrize("device, detail", [(("v-ben", "ip-other"), "same_visitor_id_as_referrer"),
-                                            (("v-other", "ip-ben"), "same_ip_hash_as_referrer")])
-def test_converting_from_the_referrers_own_device_is_self_referral(device: tuple[str, str], detail: str) -> None:
-    d = judge(conv(), signals=Signals(referrer_devices=frozenset({device})))
-    assert rejected(d) == (RejectionReason.self_referral, detail)
+@pytest.mark.parametrize("signals, detail", [(Signals(referrer_visitor=True), "same_visitor_id_as_referrer"),
+                                             (Signals(referrer_ip=True), "same_ip_hash_as_referrer")])
+def test_converting_from_the_referrers_own_device_is_self_referral(signals: Signals, detail: str) -> None:
+    assert rejected(judge(conv(), signals=signals)) == (RejectionReason.self_referral, detail)
+
+
+def test_a_code_typed_on_the_referrers_device_has_no_click_to_compare() -> None:
+    c = ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="ben", kind=ConversionKind.purchase,
+                           referral_code="code01")
+    d = decide(c, referee_binding=None, link=ANNA, referrer_binding=None, converted_at=T0,
+               signals=Signals(referrer_visitor=True, referrer_ip=True))
+    assert d.outcome is Outcome.attributed
 
 
 def test_self_referral_checks_can_be_turned_off_except_the_same_customer() -> None:
