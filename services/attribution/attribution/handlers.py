@@ -140,35 +140,34 @@ class Attribution:
     async def _record(self, conn: asyncpg.Connection, decided: list[Decided], now: datetime) -> list[Envelope[Any]]:
         if not decided:
             return []
-        fresh = await repo_cascade.insert_outcomes(conn, [
-            (x.envelope.tenant_id, x.envelope.payload.conversion_id, x.decision.fact.campaign_id,  # type: ignore
-             x.envelope.payload.customer_id, x.decision.outcome.value, getattr(x.decision.fact, "referrer_id", None),
-             getattr(x.decision.fact, "generation", None), getattr(x.decision.fact, "reason", None),
-             x.envelope.payload.amount_minor, x.envelope.payload.currency, x.envelope.payload.order_id)
-            for x in decided])
-        # A conversion already decided (a replay under a new event id) changes nothing.
-        decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id), fresh)
+        facts = [(x.envelope, x.decision.fact) for x in decided]
         bound = [(x.envelope.tenant_id, x.decision.new_binding, now) for x in decided if x.decision.new_binding]
-        await repo_cascade.insert_bindings(conn, bound)  # type: ignore[arg-type]
-        if bound:
-            await repo_cascade.reparent(conn, [(t, b.referee_id) for t, b, _ in bound])  # type: ignore[union-attr]
-        await repo_cascade.insert_devices(conn, [(x.envelope.tenant_id, x.envelope.payload.customer_id, *x.device)
-                                                 for x in decided if x.device])
-        await repo_cascade.insert_orders(conn, [
-            (x.envelope.tenant_id, x.envelope.payload.order_id, x.envelope.payload.conversion_id) for x in decided
-            if x.decision.outcome is Outcome.attributed and x.envelope.payload.order_id])
-        await repo_cascade.insert_rejections(conn, [
-            (x.envelope.tenant_id, f.conversion_id, f.campaign_id, f.referee_id, f.referrer_id, f.reason.value,
-             f.detail, now) for x in decided if isinstance(f := x.decision.fact, AttributionRejected)])
+        done = await repo_cascade.record(
+            conn,
+            outcomes=[(e.tenant_id, e.payload.conversion_id, f.campaign_id, e.payload.customer_id,  # type: ignore
+                       x.decision.outcome.value, getattr(f, "referrer_id", None), getattr(f, "generation", None),
+                       getattr(f, "reason", None), e.payload.amount_minor, e.payload.currency, e.payload.order_id)
+                      for x, (e, f) in zip(decided, facts)],
+            bindings=bound,  # type: ignore[arg-type]
+            devices=[(e.tenant_id, e.payload.conversion_id, e.payload.customer_id, *x.device)
+                     for x, (e, _) in zip(decided, facts) if x.device],
+            orders=[(e.tenant_id, e.payload.order_id, e.payload.conversion_id) for x, (e, _) in zip(decided, facts)
+                    if x.decision.outcome is Outcome.attributed and e.payload.order_id],
+            rejections=[(e.tenant_id, f.conversion_id, f.campaign_id, f.referee_id, f.referrer_id, f.reason.value,
+                         f.detail, now) for e, f in facts if isinstance(f, AttributionRejected)])
+        new_referees = {(t, b.referee_id) for t, b, _ in bound}  # type: ignore[union-attr]
+        if done.seeders_with_trees or any((t, b.root_seeder_id) in new_referees for t, b, _ in bound):  # type: ignore
+            await repo_cascade.reparent(conn, sorted(new_referees))
+        # A conversion already decided (a replay under a new event id) changes nothing.
+        decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id),
+                                    done.fresh)
         emitted = [new_envelope(x.decision.fact, tenant_id=x.envelope.tenant_id, occurred_at=now,
                                 causation=x.envelope) for x in decided]
         # Refunds that arrived while these conversions were held get their verdict now.
-        waiting = [decode_envelope(raw) for raw in await repo_refunds.take_held_refunds(
-            conn, [(x.envelope.tenant_id, x.envelope.payload.conversion_id) for x in decided])]
-        if waiting:
+        if done.refunds:
             sales = {(x.envelope.tenant_id, x.envelope.payload.conversion_id): _sale(x.decision.fact)
                      for x in decided}
-            emitted += await self._reverse(conn, waiting, sales)
+            emitted += await self._reverse(conn, [decode_envelope(raw) for raw in done.refunds], sales)
         return emitted
 
     async def _reverse(self, conn: asyncpg.Connection, refunds: list[Envelope[RefundRecorded]],

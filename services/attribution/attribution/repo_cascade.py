@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
 
 import asyncpg
 import orjson
@@ -27,26 +29,6 @@ async def bindings_for(conn: asyncpg.Connection,
     return {(r["tenant_id"], r["referee_id"]): Binding(
         r["referee_id"], r["referrer_id"], r["root_seeder_id"], r["generation"], r["conversion_id"],
         r["parent_conversion_id"], tuple(r["upline"]), r["campaign_id"]) for r in rows}
-
-
-async def insert_bindings(conn: asyncpg.Connection, rows: Sequence[tuple[str, Binding, datetime]]) -> None:
-    if not rows:
-        return
-    # asyncpg cannot pass an array of arrays of different lengths: each upline travels as JSON.
-    await conn.execute(
-        """INSERT INTO bindings (tenant_id, referee_id, referrer_id, root_seeder_id, generation, conversion_id,
-                                 parent_conversion_id, upline, campaign_id, bound_at)
-           SELECT t, referee, referrer, root, gen, conv, parent,
-                  ARRAY(SELECT jsonb_array_elements_text(up::jsonb)), campaign, at
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::uuid[], $7::uuid[],
-                       $8::text[], $9::text[], $10::timestamptz[])
-                AS n(t, referee, referrer, root, gen, conv, parent, up, campaign, at)
-           ON CONFLICT DO NOTHING""",
-        [t for t, _, _ in rows], [b.referee_id for _, b, _ in rows], [b.referrer_id for _, b, _ in rows],
-        [b.root_seeder_id for _, b, _ in rows], [b.generation for _, b, _ in rows],
-        [b.conversion_id for _, b, _ in rows], [b.parent_conversion_id for _, b, _ in rows],
-        [orjson.dumps(list(b.upline)).decode() for _, b, _ in rows], [b.campaign_id for _, b, _ in rows],
-        [at for _, _, at in rows])
 
 
 async def reparent(conn: asyncpg.Connection, referees: Sequence[tuple[str, str]]) -> int:
@@ -78,18 +60,6 @@ async def reparent(conn: asyncpg.Connection, referees: Sequence[tuple[str, str]]
 Outcome = tuple[str, uuid.UUID, str, str, str, str | None, int | None, str | None, int, str, str | None]
 
 
-async def insert_outcomes(conn: asyncpg.Connection, rows: Sequence[Outcome]) -> set[tuple[str, uuid.UUID]]:
-    """Record each conversion's outcome once; returns the conversions that had none yet."""
-    cols = list(zip(*rows)) if rows else [[] for _ in range(11)]
-    recorded = await conn.fetch(
-        """INSERT INTO conversion_outcomes (tenant_id, conversion_id, campaign_id, customer_id, outcome,
-                                           referrer_id, generation, reason, amount_minor, currency, order_id)
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                $7::int[], $8::text[], $9::bigint[], $10::text[], $11::text[])
-           ON CONFLICT DO NOTHING RETURNING tenant_id, conversion_id""", *[list(c) for c in cols])
-    return {(r["tenant_id"], r["conversion_id"]) for r in recorded}
-
-
 async def outcomes_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.UUID]]
                        ) -> dict[tuple[str, uuid.UUID], Attributed | None]:
     """Decided conversions: what was attributed, or None for unattributed and rejected ones."""
@@ -104,29 +74,80 @@ async def outcomes_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.
         if r["outcome"] == "attributed" else None for r in rows}
 
 
-async def insert_devices(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
-    """(tenant, customer, visitor id, ip hash) a customer converted from."""
-    if rows:
-        await conn.execute(
-            """INSERT INTO customer_devices (tenant_id, customer_id, visitor_id, ip_hash)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING""",
-            *[list(c) for c in zip(*rows)])
+@dataclass(slots=True)
+class Recorded:
+    fresh: set[tuple[str, uuid.UUID]]  # conversions that had no outcome before
+    refunds: list[bytes]  # refunds that were waiting for these conversions, oldest first
+    seeders_with_trees: list[tuple[str, str]]  # newly bound referees who already had referrals of their own
 
 
-async def insert_orders(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, uuid.UUID]]) -> None:
-    if rows:
-        await conn.execute(
-            """INSERT INTO attributed_orders (tenant_id, order_id, conversion_id)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[]) ON CONFLICT DO NOTHING""",
-            *[list(c) for c in zip(*rows)])
-
-
-async def insert_rejections(conn: asyncpg.Connection,
-                            rows: Sequence[tuple[str, uuid.UUID, str, str, str, str, str, datetime]]) -> None:
-    if rows:
-        await conn.execute(
-            """INSERT INTO rejections (tenant_id, conversion_id, campaign_id, referee_id, referrer_id, reason, detail,
-                                       rejected_at)
-               SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                    $7::text[], $8::timestamptz[]) ON CONFLICT DO NOTHING""",
-            *[list(c) for c in zip(*rows)])
+async def record(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
+                 bindings: Sequence[tuple[str, Binding, datetime]],
+                 devices: Sequence[tuple[str, uuid.UUID, str, str, str]],
+                 orders: Sequence[tuple[str, str, uuid.UUID]],
+                 rejections: Sequence[tuple[str, uuid.UUID, str, str, str, str, str, datetime]]) -> Recorded:
+    """Everything a batch's verdicts change, in one round trip. Only conversions that had no
+    outcome yet change anything (a replay under a new event id is a no-op); devices carry the
+    conversion they came with for that reason."""
+    def cols(rows: Sequence[tuple[Any, ...]], n: int) -> list[list[Any]]:
+        return [list(c) for c in zip(*rows)] if rows else [[] for _ in range(n)]
+    b = [(t, x.referee_id, x.referrer_id, x.root_seeder_id, x.generation, x.conversion_id, x.parent_conversion_id,
+          orjson.dumps(list(x.upline)).decode(), x.campaign_id, at) for t, x, at in bindings]
+    rows = await conn.fetch(
+        """WITH o AS (
+             INSERT INTO conversion_outcomes (tenant_id, conversion_id, campaign_id, customer_id, outcome,
+                                              referrer_id, generation, reason, amount_minor, currency, order_id)
+             SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::int[], $8::text[], $9::bigint[], $10::text[], $11::text[])
+             ON CONFLICT DO NOTHING RETURNING tenant_id, conversion_id),
+           b AS (
+             -- asyncpg cannot pass an array of arrays of different lengths: each upline travels as JSON.
+             INSERT INTO bindings (tenant_id, referee_id, referrer_id, root_seeder_id, generation, conversion_id,
+                                   parent_conversion_id, upline, campaign_id, bound_at)
+             SELECT n.t, n.referee, n.referrer, n.root, n.gen, n.conv, n.parent,
+                    ARRAY(SELECT jsonb_array_elements_text(n.up::jsonb)), n.campaign, n.at
+             FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::uuid[], $18::uuid[],
+                         $19::text[], $20::text[], $21::timestamptz[])
+                  AS n(t, referee, referrer, root, gen, conv, parent, up, campaign, at)
+             JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
+             ON CONFLICT DO NOTHING RETURNING tenant_id, referee_id),
+           d AS (
+             INSERT INTO customer_devices (tenant_id, customer_id, visitor_id, ip_hash)
+             SELECT n.t, n.c, n.v, n.ip FROM unnest($22::text[], $23::uuid[], $24::text[], $25::text[], $26::text[])
+                  AS n(t, conv, c, v, ip)
+             JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
+             ON CONFLICT DO NOTHING),
+           r AS (
+             INSERT INTO attributed_orders (tenant_id, order_id, conversion_id)
+             SELECT n.t, n.ord, n.conv FROM unnest($27::text[], $28::text[], $29::uuid[]) AS n(t, ord, conv)
+             JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
+             ON CONFLICT DO NOTHING),
+           j AS (
+             INSERT INTO rejections (tenant_id, conversion_id, campaign_id, referee_id, referrer_id, reason, detail,
+                                     rejected_at)
+             SELECT n.* FROM unnest($30::text[], $31::uuid[], $32::text[], $33::text[], $34::text[], $35::text[],
+                                    $36::text[], $37::timestamptz[]) AS n(t, conv, campaign, referee, referrer,
+                                                                          reason, detail, at)
+             JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
+             ON CONFLICT DO NOTHING),
+           h AS (
+             DELETE FROM held_refunds h USING unnest($1::text[], $2::uuid[]) AS k(t, c)
+             WHERE h.tenant_id = k.t AND h.conversion_id = k.c RETURNING h.envelope, h.held_at)
+         SELECT 'fresh' AS kind, tenant_id, conversion_id, NULL::text AS customer, NULL::bytea AS envelope,
+                NULL::timestamptz AS at FROM o
+         UNION ALL
+         SELECT 'refund', NULL, NULL, NULL, envelope, held_at FROM h
+         UNION ALL
+         -- Seen as before this statement: subtrees grown under a seeder earlier, not in this batch.
+         SELECT 'seeder', b.tenant_id, NULL, b.referee_id, NULL, NULL FROM b
+         WHERE EXISTS (SELECT 1 FROM bindings s WHERE s.tenant_id = b.tenant_id AND s.root_seeder_id = b.referee_id)""",
+        *cols(outcomes, 11), *cols(b, 10), *cols(devices, 5), *cols(orders, 3), *cols(rejections, 8))
+    out = Recorded(set(), [], [])
+    for r in sorted(rows, key=lambda r: r["at"] or datetime.min.replace(tzinfo=timezone.utc)):
+        if r["kind"] == "fresh":
+            out.fresh.add((r["tenant_id"], r["conversion_id"]))
+        elif r["kind"] == "refund":
+            out.refunds.append(r["envelope"])
+        else:
+            out.seeders_with_trees.append((r["tenant_id"], r["customer"]))
+    return out

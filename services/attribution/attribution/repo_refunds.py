@@ -1,5 +1,5 @@
-"""attribution's SQL for refunds: those waiting for their conversion's verdict, and each refund
-reversed once."""
+"""attribution's SQL for refunds: those waiting for their conversion's verdict (released by
+repo_cascade.record with the verdict), and each refund reversed once."""
 from __future__ import annotations
 
 import uuid
@@ -20,18 +20,6 @@ async def hold_refunds(conn: asyncpg.Connection, refunds: Sequence[Envelope[Refu
                ON CONFLICT DO NOTHING""",
             [e.tenant_id for e in refunds], [e.payload.refund_id for e in refunds],
             [e.payload.conversion_id for e in refunds], [encode_envelope(e) for e in refunds], at)
-
-
-async def take_held_refunds(conn: asyncpg.Connection, conversions: Iterable[tuple[str, uuid.UUID]]) -> list[bytes]:
-    """Remove and return the refunds that were waiting for these conversions, oldest first."""
-    keys = list(conversions)
-    if not keys:
-        return []
-    rows = await conn.fetch(
-        """DELETE FROM held_refunds h USING unnest($1::text[], $2::uuid[]) AS k(t, c)
-           WHERE h.tenant_id = k.t AND h.conversion_id = k.c RETURNING h.envelope, h.held_at""",
-        [k[0] for k in keys], [k[1] for k in keys])
-    return [r["envelope"] for r in sorted(rows, key=lambda r: r["held_at"])]
 
 
 async def drop_stale_refunds(conn: asyncpg.Connection, held_before: datetime, limit: int = 1000) -> int:
