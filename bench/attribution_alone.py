@@ -1,0 +1,139 @@
+"""Attribution on its own: the real service as a process, a history already stored, and
+conversions fed straight onto kaskade.conversions.v1 as fast as the producer can.
+
+Run twice, with the history at 1x and at BENCH_ATTRIBUTION_SCALE x (each its own tenant): the
+cost per conversion must not grow with history. Knobs: BENCH_ATTRIBUTION_CUSTOMERS (100,000),
+BENCH_ATTRIBUTION_CLICKS (1,000,000), BENCH_ATTRIBUTION_SCALE (10), BENCH_ATTRIBUTION_CONVERSIONS
+(50,000), BENCH_ATTRIBUTION_PORT (8740; the service's HTTP API listens on it + 1).
+
+The service runs in a consumer group of its own (attribution-bench), started at the topics' end,
+so neither a backlog nor another attribution instance (tests, a dev stack) shares its work.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.attribution_history import History, click_uuid
+from bench.config import LOG_DIR, BenchConfig
+from bench.cpu import CpuMeter
+from bench.kafka_io import Tap, TenantEvents, producer, send_all
+from bench.messages import outgoing
+from kaskade_contracts import topics
+from kaskade_contracts.envelope import new_envelope
+from kaskade_contracts.events import ConversionKind, ConversionRecorded
+from kaskade_devtools.stack import Stack
+
+TARGET_CONVERSIONS_PER_S = 10_000.0
+TARGET_HISTORY_SLOWDOWN = 1.3
+GROUP = "attribution-bench"
+INPUTS = [topics.TENANTS.name, topics.CAMPAIGNS.name, topics.ERASURES.name, topics.SHARES.name, topics.CLICKS.name,
+          topics.CONVERSIONS.name]
+VERDICTS = ("ConversionAttributed", "ConversionUnattributed", "AttributionRejected")
+REPEAT_SHARE = 0.3  # of the conversions, purchases by customers already bound (the rest are first referrals)
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+async def start_group_at_end(bootstrap: str) -> None:
+    """Commit the end of every input partition for the bench's group, so it reads only what comes next."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False)
+    await c.start()
+    try:
+        await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
+        parts = [TopicPartition(t, p) for t in INPUTS for p in (c.partitions_for_topic(t) or ())]
+        ends = await c.end_offsets(parts)
+        c.assign(parts)
+        await c.commit({tp: off for tp, off in ends.items()})
+    finally:
+        await c.stop()
+
+
+def conversions(h: History, n: int, rng: random.Random) -> list[Any]:
+    """First referrals by new customers through stored clicks, and repeat purchases by bound ones."""
+    out = []
+    for m in range(n):
+        if rng.random() < REPEAT_SHARE:
+            i = rng.randrange(h.seeders, h.customers)
+            conv = ConversionRecorded(conversion_id=uuid.uuid4(), customer_id=f"c{i}", kind=ConversionKind.purchase,
+                                      amount_minor=4200, order_id=f"o-{uuid.uuid4().hex[:16]}")
+        else:
+            conv = ConversionRecorded(conversion_id=uuid.uuid4(), customer_id=f"n{m}-{secrets.token_hex(3)}",
+                                      kind=ConversionKind.purchase, amount_minor=4200,
+                                      click_id=click_uuid(rng.randrange(h.clicks)),
+                                      order_id=f"o-{uuid.uuid4().hex[:16]}")
+        out.append(outgoing(new_envelope(conv, tenant_id=h.tenant)))
+    return out
+
+
+async def measure(cfg: BenchConfig, h: History, n: int, pid: int) -> dict[str, Any]:
+    """Feed n conversions; time until the last verdict is on kaskade.attributions.v1."""
+    records = conversions(h, n, random.Random(7))
+    seen = TenantEvents(h.tenant, VERDICTS)
+    tap = Tap(cfg.bootstrap, [topics.ATTRIBUTIONS.name], seen.on_record)
+    prod = producer(cfg.bootstrap)
+    await tap.start()
+    await prod.start()
+    try:
+        cpu = CpuMeter({"attribution": pid}).start()
+        t0 = time.monotonic()
+        await send_all(prod, records)
+        sent = time.monotonic() - t0
+        await tap.wait(lambda: seen.total >= n, cfg.phase_timeout_s, f"{n} verdicts")
+        seconds = seen.last - t0
+        return {"conversions": n, "seconds": round(seconds, 2), "per_s": round(n / seconds),
+                "produce_s": round(sent, 2), "verdicts": dict(seen.by_type), "cpu_cores": cpu.stop()}
+    finally:
+        await prod.stop()
+        await tap.stop()
+
+
+async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
+    customers, clicks = _int("BENCH_ATTRIBUTION_CUSTOMERS", 100_000), _int("BENCH_ATTRIBUTION_CLICKS", 1_000_000)
+    scale, n = _int("BENCH_ATTRIBUTION_SCALE", 10), _int("BENCH_ATTRIBUTION_CONVERSIONS", 50_000)
+    dsn = os.environ["KASKADE_ATTRIBUTION_DATABASE_URL"]
+    histories = [History(f"bench-attr-{secrets.token_hex(4)}", customers * k, clicks * k) for k in (1, scale)]
+    await start_group_at_end(cfg.bootstrap)
+    log_dir = LOG_DIR / "attribution"
+    (log_dir / "attribution.log").unlink(missing_ok=True)
+    stack = Stack(log_dir=log_dir, http_port=_int("BENCH_ATTRIBUTION_PORT", 8740),
+                  extra_env={**cfg.service_env, "KASKADE_ATTRIBUTION_SERVICE_NAME": GROUP})
+    conn = await asyncpg.connect(dsn)
+    try:
+        stack.start("attribution", timeout=cfg.startup_timeout_s)  # from the main thread, as Stack wants
+        proc = stack.processes["attribution"].proc
+        assert proc is not None
+        for h, label in zip(histories, ("1x", f"{scale}x")):
+            t = time.monotonic()
+            stored = await h.write(conn)
+            run: dict[str, Any] = {"history": stored, "seed_s": round(time.monotonic() - t, 1)}
+            result[label] = run
+            print(f"         history {label}: {stored} in {run['seed_s']}s", flush=True)
+            run["warmup"] = await measure(cfg, h, max(n // 10, 1000), proc.pid)
+            run["timed"] = await measure(cfg, h, n, proc.pid)
+            print(f"         {label}: {run['timed']['per_s']} conversions/s ({run['timed']['verdicts']}), "
+                  f"cpu {run['timed']['cpu_cores']}", flush=True)
+        base, big = (result[k]["timed"]["per_s"] for k in ("1x", f"{scale}x"))
+        result["slowdown"] = round(base / big, 2)
+        result["targets"] = {"per_s": TARGET_CONVERSIONS_PER_S, "slowdown": TARGET_HISTORY_SLOWDOWN,
+                             "met": base >= TARGET_CONVERSIONS_PER_S and result["slowdown"] <= TARGET_HISTORY_SLOWDOWN}
+        print(f"         attribution alone: {base}/s at 1x, {big}/s at {scale}x history "
+              f"(slowdown {result['slowdown']}x; targets >= {TARGET_CONVERSIONS_PER_S:.0f}/s, "
+              f"<= {TARGET_HISTORY_SLOWDOWN}x)", flush=True)
+    finally:
+        result["exit_code"] = await asyncio.to_thread(stack.processes["attribution"].stop) \
+            if "attribution" in stack.processes else None
+        for h in histories:  # the shared database keeps none of it
+            await h.erase(conn)
+        await conn.close()
+    return result
