@@ -17,7 +17,7 @@ import asyncpg
 
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import CampaignBudgetExhausted, CampaignBudgetWarning, RewardKind
-from reward import domain, ledger, limits, repo, rules
+from reward import domain, ledger, limits, repo, revocations, rules
 from reward.domain import Campaign, Candidate
 
 CampaignKey = tuple[str, str]
@@ -65,7 +65,8 @@ class Granting:
                                                     causation=cause[c.reward_id]) for c in granted]
         events += [new_envelope(domain.declined_fact(c, reason), tenant_id=c.tenant_id, causation=cause[c.reward_id])
                    for c, reason in verdicts]
-        return events + await _alerts(conn, budgets, balances, granted, declined, cause)
+        events += await _alerts(conn, budgets, balances, granted, declined, cause)
+        return events + await revocations.revoke_refunded(conn, granted, cause)
 
     async def _lock_budgets(self, conn: asyncpg.Connection, campaign_of: dict[CampaignKey, Campaign]
                             ) -> dict[ledger.BudgetKey, ledger.Budget]:

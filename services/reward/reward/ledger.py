@@ -83,6 +83,22 @@ async def lock_budgets(conn: asyncpg.Connection, keys: Iterable[BudgetKey]) -> d
             for r in rows}
 
 
+async def lock_campaign_budgets(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
+                                ) -> dict[BudgetKey, Budget]:
+    """Lock every currency's budget of each (tenant, campaign), like `lock_budgets`."""
+    keys = sorted(set(keys))
+    rows = await conn.fetch(
+        """SELECT a.account_id, a.tenant_id, a.owner_id, a.currency, a.balance, -f.balance AS funded
+           FROM accounts a
+           JOIN unnest($1::text[], $2::text[]) AS k(t, c)
+             ON a.tenant_id = k.t AND a.kind = 'campaign_budget' AND a.owner_id = k.c
+           JOIN accounts f ON f.tenant_id = a.tenant_id AND f.kind = 'funding' AND f.owner_id = a.owner_id
+             AND f.currency = a.currency
+           ORDER BY a.account_id FOR UPDATE OF a""", [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["owner_id"], r["currency"]): Budget(r["account_id"], r["balance"], r["funded"])
+            for r in rows}
+
+
 async def accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
     """Customer accounts by (tenant, kind, owner, currency), opened on first use. Nothing is locked
     here: balances are locked only by `book`, in account order."""

@@ -10,7 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from kaskade_contracts.envelope import Envelope
-from kaskade_contracts.events import CampaignDefined, CampaignStatus, CampaignTerms
+from kaskade_contracts.events import AttributionReversed, CampaignDefined, CampaignStatus, CampaignTerms
 from kaskade_platform.dedupe import latest_by
 from reward.domain import Campaign, Candidate
 
@@ -164,3 +164,31 @@ async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, repl
     await conn.execute(
         """UPDATE accounts SET owner_id = $3 WHERE tenant_id = $1 AND kind IN ('customer_pending', 'customer_confirmed')
            AND owner_id = $2""", tenant_id, customer_id, replacement_id)
+
+
+async def record_reversals(conn: asyncpg.Connection, facts: Sequence[Envelope[AttributionReversed]]) -> None:
+    """Keep each conversion's furthest refund."""
+    best: dict[tuple[str, uuid.UUID], Envelope[AttributionReversed]] = {}
+    for e in facts:
+        k = (e.tenant_id, e.payload.conversion_id)
+        if k not in best or (e.payload.full, e.payload.refunded_total_minor) > (
+                best[k].payload.full, best[k].payload.refunded_total_minor):
+            best[k] = e
+    rows = [(t, conv, e.payload.refund_id, e.payload.kind.value, e.payload.refunded_total_minor,
+             e.payload.conversion_amount_minor, e.payload.full) for (t, conv), e in sorted(best.items())]
+    await conn.execute(
+        """INSERT INTO reversals AS r (tenant_id, conversion_id, refund_id, kind, refunded_total_minor,
+                                       conversion_amount_minor, full_refund)
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::bool[])
+           ON CONFLICT (tenant_id, conversion_id) DO UPDATE SET
+             refund_id = excluded.refund_id, kind = excluded.kind, refunded_total_minor = excluded.refunded_total_minor,
+             conversion_amount_minor = excluded.conversion_amount_minor, full_refund = excluded.full_refund
+           WHERE (excluded.full_refund, excluded.refunded_total_minor) > (r.full_refund, r.refunded_total_minor)""",
+        *[list(c) for c in zip(*rows)])
+
+
+async def reversals_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.UUID]]) -> list[asyncpg.Record]:
+    keys = sorted(set(keys))
+    return await conn.fetch(
+        """SELECT r.* FROM reversals r JOIN unnest($1::text[], $2::uuid[]) AS k(t, conv)
+             ON r.tenant_id = k.t AND r.conversion_id = k.conv""", [k[0] for k in keys], [k[1] for k in keys])

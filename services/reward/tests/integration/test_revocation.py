@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from kaskade_contracts.events import RefundKind
+from reward.handlers import Rewards
 
 pytestmark = pytest.mark.integration
 
@@ -92,4 +93,20 @@ async def test_what_a_partial_refund_leaves_is_confirmed_when_the_hold_ends(kit:
     (_, last) = await kit.verdicts(2, "RewardRevoked")
     assert (last.payload.amount_minor, last.payload.remaining_minor, last.payload.compensated) == (300, 0, True)
     assert (await kit.earned("confirmed"), (await kit.budget())["balance"]) == ({"anna": 0}, 10_000)
+    await kit.assert_ledger_balances()
+
+
+async def test_a_reward_granted_after_its_purchase_was_refunded_is_revoked_at_once(kit: Any) -> None:
+    """E.g. two consumers racing: the reversal is applied before the attribution it reverses."""
+    await kit.define(kit.campaign(1, referrer=500, budget_minor=10_000))
+    fact = kit.attributed("ben", campaign="spring", amount=1000)
+    rewards = Rewards(kit.runtime.settings)
+    async with kit.db.acquire() as conn, conn.transaction():
+        assert await rewards.on_reversed(conn, [kit.reversed(fact, 600)]) == []
+    async with kit.db.acquire() as conn, conn.transaction():
+        granted, revoked_now = await rewards.on_attributed(conn, [fact])
+
+    assert (granted.event_type, revoked_now.event_type) == ("RewardGranted", "RewardRevoked")
+    assert (revoked_now.payload.amount_minor, revoked_now.payload.remaining_minor) == (300, 200)
+    assert (await kit.earned(), (await kit.budget())["balance"]) == ({"anna": 200}, 10_000 - 200)
     await kit.assert_ledger_balances()
