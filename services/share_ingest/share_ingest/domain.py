@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
@@ -37,12 +38,34 @@ def referral_url(base_url: str, code: str) -> str:
     return f"{base_url.rstrip('/')}/r/{code}"
 
 
-def share_recorded(cmd: RecordShare, code: str, base_url: str) -> ShareRecorded:
-    return ShareRecorded(**cmd.model_dump(), referral_code=code, referral_url=referral_url(base_url, code))
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the facts may carry of a customer's profile: never the email, only its keyed hash."""
+    email_hash: str | None = None
+    segment: str | None = None
 
 
-def conversion_recorded(cmd: RecordConversion) -> ConversionRecorded:
-    return ConversionRecorded(**cmd.model_dump())
+NO_PROFILE = Profile()
+
+
+def profile(secret: bytes, email: str | None, segment: str | None) -> Profile:
+    return Profile(email_hash(secret, email) if email else None, segment)
+
+
+def share_recorded(cmd: RecordShare, code: str, base_url: str, sharer: Profile = NO_PROFILE) -> ShareRecorded:
+    return ShareRecorded(**cmd.model_dump(), referral_code=code, referral_url=referral_url(base_url, code),
+                         sharer_email_hash=sharer.email_hash, sharer_segment=sharer.segment)
+
+
+def conversion_recorded(cmd: RecordConversion, customer: Profile = NO_PROFILE) -> ConversionRecorded:
+    return ConversionRecorded(**cmd.model_dump(), customer_email_hash=customer.email_hash,
+                              customer_segment=customer.segment)
+
+
+def email_hash(secret: bytes, email: str) -> str:
+    """Keyed, so the hash cannot be reversed by hashing guessed addresses without the key; addresses
+    are compared case-insensitively, as mail providers do."""
+    return hmac.new(secret, f"email\x00{email.strip().lower()}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def is_bot(user_agent: str) -> bool:

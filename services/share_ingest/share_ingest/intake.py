@@ -80,11 +80,19 @@ class Intake:
                 usable.append((i, c))
         return usable
 
+    async def _profiles(self, conn: asyncpg.Connection, keys: set[tuple[str, str]]
+                        ) -> dict[tuple[str, str], domain.Profile]:
+        """The profiles backends upserted for these customers, as the facts may carry them."""
+        rows = await repo.profiles(conn, keys)
+        return {k: domain.profile(self.secret, r["email"], r["segment"]) for k, r in rows.items()}
+
     async def _shares(self, conn: asyncpg.Connection, todo: list[tuple[int, Envelope[RecordShare]]],
                       outcomes: list[Outcome | None]) -> list[Envelope[Any]]:
         todo = await self._campaigns_usable(conn, todo, outcomes)
+        profiles = await self._profiles(conn, {(c.tenant_id, c.payload.sharer_id) for _, c in todo})
         facts = [(i, new_envelope(domain.share_recorded(
-            c.payload, domain.referral_code(self.secret, c.tenant_id, c.payload.share_id), self.base_url),
+            c.payload, domain.referral_code(self.secret, c.tenant_id, c.payload.share_id), self.base_url,
+            profiles.get((c.tenant_id, c.payload.sharer_id), domain.NO_PROFILE)),
             tenant_id=c.tenant_id, occurred_at=c.occurred_at, causation=c)) for i, c in todo]
         # The code is derived from the share id, so a duplicate gets the same code back.
         return await _store(facts, await repo.insert_shares(conn, [f for _, f in facts]), "share_id", outcomes,
@@ -111,8 +119,10 @@ class Intake:
     async def _conversions(self, conn: asyncpg.Connection, todo: list[tuple[int, Envelope[RecordConversion]]],
                            outcomes: list[Outcome | None]) -> list[Envelope[Any]]:
         todo = await self._campaigns_usable(conn, todo, outcomes)
-        facts = [(i, new_envelope(domain.conversion_recorded(c.payload), tenant_id=c.tenant_id,
-                                  occurred_at=c.occurred_at, causation=c)) for i, c in todo]
+        profiles = await self._profiles(conn, {(c.tenant_id, c.payload.customer_id) for _, c in todo})
+        facts = [(i, new_envelope(domain.conversion_recorded(
+            c.payload, profiles.get((c.tenant_id, c.payload.customer_id), domain.NO_PROFILE)),
+            tenant_id=c.tenant_id, occurred_at=c.occurred_at, causation=c)) for i, c in todo]
         return await _store(facts, await repo.insert_conversions(conn, [f for _, f in facts]), "conversion_id",
                             outcomes, lambda p: {"conversion_id": str(p.conversion_id)})
 

@@ -173,6 +173,18 @@ async def announce_api_keys(conn: asyncpg.Connection, limit: int = 500) -> list[
            RETURNING key_id, tenant_id, secret_hash, expires_at, revoked_at""", limit)
 
 
+async def profiles(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
+                   ) -> dict[tuple[str, str], asyncpg.Record]:
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT c.tenant_id, c.customer_id, c.email, c.segment FROM customers c
+           JOIN unnest($1::text[], $2::text[]) AS k(t, id) ON c.tenant_id = k.t AND c.customer_id = k.id""",
+        [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["tenant_id"], r["customer_id"]): r for r in rows}
+
+
 async def known_tenants(conn: asyncpg.Connection, tenant_ids: Iterable[str]) -> set[str]:
     rows = await conn.fetch("SELECT tenant_id FROM tenants WHERE tenant_id = ANY($1::text[])", list(set(tenant_ids)))
     return {r["tenant_id"] for r in rows}

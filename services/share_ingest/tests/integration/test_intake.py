@@ -296,3 +296,25 @@ async def test_a_conversion_repeated_within_one_intake_batch_is_recorded_once(in
                                          for e in w.events()), 30, "the sentinel's ConversionRecorded")
 
     assert [e.payload.conversion_id for e in out.events()] == [cid, sentinel.payload.conversion_id]
+
+
+async def test_shares_and_conversions_carry_the_keyed_email_hash_and_segment_but_never_the_email(
+        infra: Any, client: httpx.AsyncClient, tenant: str) -> None:
+    h = await auth(client, tenant)
+    for customer, email, segment in (("anna", "Anna@Example.org", "students"), ("ben", "ANNA@example.ORG", None)):
+        r = await client.put(f"/v1/customers/{customer}", json={"email": email, "segment": segment}, headers=h)
+        assert r.status_code == 200, r.text
+    async with watch(infra, tenant, topics.SHARES.name, topics.CONVERSIONS.name) as out:
+        await share(client, tenant)  # sharer anna
+        for customer in ("ben", "carl"):  # carl has no profile
+            await client.post("/v1/conversions", json={"conversion_id": str(uuid.uuid4()), "customer_id": customer,
+                                                       "kind": "signup"}, headers=h)
+        await out.wait_for(lambda w: len(w.events()) == 3, 30, "a share and two conversions")
+
+    shared = out.events("ShareRecorded")[0].payload
+    ben, carl = sorted((e.payload for e in out.events("ConversionRecorded")), key=lambda p: p.customer_id)
+    assert shared.sharer_segment == "students" and ben.customer_segment is None
+    assert shared.sharer_email_hash is not None and len(shared.sharer_email_hash) == 32
+    assert ben.customer_email_hash == shared.sharer_email_hash  # the same address, however it is written
+    assert carl.customer_email_hash is None and carl.customer_segment is None
+    assert all("example.org" not in e.model_dump_json().lower() for e in out.events())
