@@ -9,6 +9,7 @@ class Settings(ServiceSettings):
 
     service_name: str = "notification"
     http_port: int = 8003
+    db_pool_max: int = 12  # the consumer, the API, the email planner and senders, the webhook claims and flushes
 
     # Email
     smtp_host: str = "127.0.0.1"
@@ -25,6 +26,7 @@ class Settings(ServiceSettings):
     unsubscribe_secret: SecretStr = Field(default=SecretStr("dev-only-unsubscribe-secret"),
                                           description="Key for unsubscribe links; set a real one in production.")
     email_batch: int = 200
+    email_senders: int = Field(default=4, description="Sending loops; each claims 4 mails per SMTP connection.")
     email_poll_interval_s: float = 0.2
     email_lease_s: float = Field(default=120.0, description="A claimed email not recorded by then is sent again.")
     email_max_attempts: int = 8

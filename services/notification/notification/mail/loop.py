@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -36,16 +36,23 @@ class EmailDelivery:
         self.stats = {"sent": 0, "retried": 0, "failed": 0, "suppressed": 0}
 
     async def run(self) -> None:
+        """One planner and `email_senders` senders, each a loop of its own: while one sender claims
+        or records, the others keep the SMTP connections busy."""
+        chunk = min(self.s.email_batch, self.s.smtp_connections * 4)
+        loops = [self._repeat(self.plan_once, self.s.email_batch)]
+        loops += [self._repeat(lambda: self.send_once(chunk), chunk) for _ in range(self.s.email_senders)]
+        await asyncio.gather(*loops)
+
+    async def _repeat(self, step: Callable[[], Awaitable[int]], full: int) -> None:
         while True:
             try:
-                planned = await self.plan_once()
-                sent = await self.send_once()
+                done = await step()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the database may be away; try again shortly
                 log.warning("email delivery round failed", extra={"error": repr(exc)}, exc_info=True)
-                planned = sent = 0
-            if planned < self.s.email_batch and sent < self.s.email_batch:
+                done = 0
+            if done < full:
                 await asyncio.sleep(self.s.email_poll_interval_s)
 
     async def plan_once(self) -> int:
@@ -62,10 +69,11 @@ class EmailDelivery:
             await repo.apply_plan(conn, plan.plan(jobs, contacts, recent, now, self.limits), now)
         return len(jobs)
 
-    async def send_once(self) -> int:
+    async def send_once(self, limit: int | None = None) -> int:
         now = self.clock()
         async with self.pool().acquire() as conn, conn.transaction():
-            claimed = await repo.claim_messages(conn, self.s.email_batch, now, timedelta(seconds=self.s.email_lease_s))
+            claimed = await repo.claim_messages(conn, limit or self.s.email_batch, now,
+                                                timedelta(seconds=self.s.email_lease_s))
             if not claimed:
                 return 0
             contacts = await repo.contacts(conn, [(m["tenant_id"], m["recipient_id"]) for m in claimed])

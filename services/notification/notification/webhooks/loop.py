@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -27,6 +27,7 @@ from notification.config import Settings
 from notification.webhooks import domain, repo, ssrf
 
 log = logging.getLogger(__name__)
+PREFETCH = 2
 
 
 class WebhookDelivery:
@@ -36,8 +37,12 @@ class WebhookDelivery:
         self.policy = domain.Policy(settings.webhook_max_attempts, settings.webhook_backoff_initial_s,
                                     settings.webhook_backoff_max_s, timedelta(seconds=settings.webhook_disable_after_s))
         self.lease = timedelta(seconds=settings.webhook_timeout_s * 2 + 30)
-        self.endpoint_busy: Counter[uuid.UUID] = Counter()
-        self.tenant_busy: Counter[str] = Counter()
+        # Held = claimed by this process (queued here or in flight); running = in flight.
+        self.endpoint_held: Counter[uuid.UUID] = Counter()
+        self.tenant_held: Counter[str] = Counter()
+        self.endpoint_running: Counter[uuid.UUID] = Counter()
+        self.tenant_running: Counter[str] = Counter()
+        self.queues: dict[uuid.UUID, deque[asyncpg.Record]] = {}
         self.inflight: set[asyncio.Task[None]] = set()
         self.results: list[repo.Attempt] = []
         self.slot_freed = asyncio.Event()
@@ -63,9 +68,9 @@ class WebhookDelivery:
         flusher = asyncio.create_task(self._flush_forever())
         try:
             while True:
-                claimed = await self._claim_round()
-                if claimed < min(self.s.webhook_batch, self.s.webhook_concurrency - len(self.inflight)) or \
-                        len(self.inflight) >= self.s.webhook_concurrency:
+                room = self._room()
+                claimed = await self._claim_round(room) if room > 0 else 0
+                if claimed < room or room <= 0:
                     self.slot_freed.clear()
                     try:
                         await asyncio.wait_for(self.slot_freed.wait(), self.s.webhook_poll_interval_s)
@@ -78,36 +83,69 @@ class WebhookDelivery:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
             await self._flush()
+            await self._release()
             await self.session.close()
 
-    async def _claim_round(self) -> int:
-        free = min(self.s.webhook_batch, self.s.webhook_concurrency - len(self.inflight))
-        if free <= 0:
-            return 0
+    def _room(self) -> int:
+        return min(self.s.webhook_batch, PREFETCH * self.s.webhook_concurrency - sum(self.endpoint_held.values()))
+
+    async def _claim_round(self, room: int) -> int:
+        """Claims up to PREFETCH times what may be in flight per endpoint and tenant: the extra waits
+        in this process and starts the moment a slot frees, without a round trip to the database."""
         try:
             async with self.pool().acquire() as conn:
-                rows = await repo.claim(conn, now=self.clock(), lease=self.lease, limit=free,
-                                        per_endpoint=self.s.webhook_per_endpoint, per_tenant=self.s.webhook_per_tenant,
-                                        endpoint_busy=+self.endpoint_busy, tenant_busy=+self.tenant_busy)
+                rows = await repo.claim(conn, now=self.clock(), lease=self.lease, limit=room,
+                                        per_endpoint=PREFETCH * self.s.webhook_per_endpoint,
+                                        per_tenant=PREFETCH * self.s.webhook_per_tenant,
+                                        endpoint_busy=+self.endpoint_held, tenant_busy=+self.tenant_held)
         except Exception as exc:  # noqa: BLE001 - the database may be away; try again shortly
             log.warning("claiming webhook deliveries failed", extra={"error": repr(exc)})
             await asyncio.sleep(self.s.webhook_poll_interval_s)
             return 0
         for row in rows:
-            self.endpoint_busy[row["endpoint_id"]] += 1
-            self.tenant_busy[row["tenant_id"]] += 1
-            task = asyncio.create_task(self._attempt(row))
-            self.inflight.add(task)
-            task.add_done_callback(self._done(row))
+            self.endpoint_held[row["endpoint_id"]] += 1
+            self.tenant_held[row["tenant_id"]] += 1
+            self.queues.setdefault(row["endpoint_id"], deque()).append(row)
+        self._dispatch()
         return len(rows)
+
+    def _dispatch(self) -> None:
+        """Starts queued deliveries while their endpoint, their tenant and the process have room."""
+        for endpoint_id, queue in list(self.queues.items()):
+            while queue and self.endpoint_running[endpoint_id] < self.s.webhook_per_endpoint \
+                    and self.tenant_running[queue[0]["tenant_id"]] < self.s.webhook_per_tenant \
+                    and len(self.inflight) < self.s.webhook_concurrency:
+                row = queue.popleft()
+                self.endpoint_running[endpoint_id] += 1
+                self.tenant_running[row["tenant_id"]] += 1
+                task = asyncio.create_task(self._attempt(row))
+                self.inflight.add(task)
+                task.add_done_callback(self._done(row))
+            if not queue:
+                del self.queues[endpoint_id]
 
     def _done(self, row: asyncpg.Record) -> Callable[[asyncio.Task[None]], None]:
         def done(task: asyncio.Task[None]) -> None:
             self.inflight.discard(task)
-            self.endpoint_busy[row["endpoint_id"]] -= 1
-            self.tenant_busy[row["tenant_id"]] -= 1
+            for counter, key in ((self.endpoint_running, row["endpoint_id"]), (self.endpoint_held, row["endpoint_id"]),
+                                 (self.tenant_running, row["tenant_id"]), (self.tenant_held, row["tenant_id"])):
+                counter[key] -= 1
+                if counter[key] <= 0:
+                    del counter[key]
+            self._dispatch()
             self.slot_freed.set()
         return done
+
+    async def _release(self) -> None:
+        """On shutdown, deliveries claimed but not started are handed back at once (not after their lease)."""
+        ids = [row["delivery_id"] for queue in self.queues.values() for row in queue]
+        self.queues.clear()
+        if ids:
+            try:
+                async with self.pool().acquire() as conn:
+                    await repo.release(conn, ids)
+            except Exception as exc:  # noqa: BLE001 - their lease runs out instead
+                log.warning("releasing webhook deliveries failed", extra={"error": repr(exc)})
 
     async def _attempt(self, row: asyncpg.Record) -> None:
         assert self.session is not None

@@ -81,6 +81,12 @@ async def claim(conn: asyncpg.Connection, *, now: datetime, lease: timedelta, li
         list(tenant_busy), list(tenant_busy.values()), limit)
 
 
+async def release(conn: asyncpg.Connection, delivery_ids: Sequence[uuid.UUID]) -> None:
+    """Hands back claimed deliveries that were never attempted: due now, the claim not counted."""
+    await conn.execute("""UPDATE webhook_deliveries SET due_at = now(), attempts = attempts - 1
+                          WHERE delivery_id = ANY($1::uuid[]) AND status = 'pending'""", delivery_ids)
+
+
 async def record(conn: asyncpg.Connection, attempts: Sequence[Attempt]) -> list[asyncpg.Record]:
     """Attempts, the deliveries' new state, and the endpoints' failing streaks; returns the
     endpoints disabled now (a notice is recorded for each)."""

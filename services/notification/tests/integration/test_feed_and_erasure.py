@@ -99,7 +99,7 @@ async def test_erasure_removes_contact_data_and_notification_contents(
     await until(lambda: asyncio.sleep(0, receiver.at(f"{tenant}-erase")), "the webhook")
     # A delivery not yet made (due in a day) must still be made, naming the replacement instead.
     later = granted(tenant, customer)
-    async with service.runtime.pool.acquire() as conn:
+    async with service.runtime.pool.acquire() as conn, conn.transaction():  # never due before the update
         await webhook_repo.add_deliveries(conn, [webhook_repo.NewDelivery(
             tenant, later.event_id, "reward.granted", customer,
             {"type": "reward.granted", "data": {"recipient_id": customer}})])
