@@ -216,8 +216,8 @@ async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, repl
     still to be delivered names the replacement id instead, like every other service's data."""
     await conn.execute(
         """UPDATE webhook_deliveries SET subject_id = $3,
-             payload = CASE WHEN status = 'pending'
-                            THEN jsonb_set(payload, '{data,recipient_id}', to_jsonb($3::text))
+             payload = CASE WHEN status = 'pending'  -- every JSON string that is exactly the id
+                            THEN replace(payload::text, to_jsonb($2::text)::text, to_jsonb($3::text)::text)::jsonb
                             ELSE jsonb_build_object('type', payload->'type', 'timestamp', payload->'timestamp',
                                                     'data', jsonb_build_object('erased', true)) END
            WHERE tenant_id = $1 AND subject_id = $2""", tenant_id, customer_id, replacement_id)
