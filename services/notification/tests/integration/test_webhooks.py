@@ -13,7 +13,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from kaskade_contracts.envelope import Envelope, new_envelope
-from kaskade_contracts.events import CampaignBudgetWarning, RewardGranted, RewardKind, RewardRevoked, RewardRole
+from kaskade_contracts.events import (CampaignBudgetWarning, CustomerProfileUpdated, RewardGranted, RewardKind,
+                                      RewardRevoked, RewardRole)
 from kaskade_devtools.testing import produce
 
 pytestmark = pytest.mark.integration
@@ -146,8 +147,8 @@ async def test_an_endpoint_failing_for_long_is_disabled(service: Any, receiver: 
     assert len(failed["attempt_log"]) >= 2 and {a["status_code"] for a in failed["attempt_log"]} == {500}
 
 
-async def test_a_hanging_endpoint_holds_only_its_own_slots(service: Any, receiver: Any, keys: Any, infra: Any,
-                                                           tenant: str) -> None:
+async def test_a_hanging_endpoint_holds_only_its_own_slots_and_no_email_waits(
+        service: Any, receiver: Any, inbox: Any, keys: Any, infra: Any, tenant: str) -> None:
     slow_tenant, fast_tenant = tenant, f"nt-{uuid.uuid4().hex[:10]}"
     slow_auth, fast_auth = await keys(slow_tenant), await keys(fast_tenant)
     receiver.release.clear()
@@ -159,6 +160,10 @@ async def test_a_hanging_endpoint_holds_only_its_own_slots(service: Any, receive
     await until(lambda: receiver.in_flight.get(f"{slow_tenant}-slow"), "the slow endpoint to be hanging")
     await produce(infra.kafka_bootstrap_servers, [granted(fast_tenant, f"c{i}") for i in range(10)])
     await until(lambda: len(receiver.at(f"{fast_tenant}-fast")) == 10, "the other tenant's deliveries")
+    await produce(infra.kafka_bootstrap_servers, [new_envelope(CustomerProfileUpdated(
+        customer_id="mia", email=f"mia@{fast_tenant}.test"), tenant_id=fast_tenant)])
+    await produce(infra.kafka_bootstrap_servers, [granted(fast_tenant, "mia")])
+    await inbox.wait(lambda: [m for m in inbox.messages if m["To"] == f"mia@{fast_tenant}.test"], "an email")
 
     assert receiver.max_in_flight[f"{slow_tenant}-slow"] <= service.settings.webhook_per_endpoint
     assert receiver.at(f"{slow_tenant}-slow") == []  # all its requests still hang
