@@ -13,6 +13,7 @@ from kaskade_contracts.events import (CampaignBudgetExhausted, CampaignBudgetWar
 from kaskade_platform import tenantauth
 from kaskade_platform.runtime import ServiceRuntime
 from kaskade_platform.webapp import serve, service_app
+from notification import retention
 from notification.api import build_feed_router, build_webhook_router
 from notification.config import Settings
 from notification.handlers import on_campaigns, on_erasures, on_profiles, on_rewards
@@ -50,6 +51,7 @@ class NotificationRuntime(ServiceRuntime):
 def build(settings: Settings | None = None) -> tuple[FastAPI, NotificationRuntime]:
     settings = settings or Settings()
     runtime = NotificationRuntime(settings)
+    runtime.every(settings.purge_interval_s, retention.purge(settings))
     runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
         **tenantauth.HANDLERS, CampaignDefined: on_campaigns, CustomerProfileUpdated: on_profiles,
         CustomerErased: on_erasures, **{t: on_rewards for t in (RewardGranted, RewardConfirmed, RewardRevoked,

@@ -36,6 +36,9 @@ class Settings(ServiceSettings):
     email_window_s: float = 3600.0
     email_contact_wait_s: float = Field(default=600.0, description="How long an email waits for a missing contact.")
 
+    email_retention_days: int = Field(default=180, description="Sent emails' records (and so their unsubscribe "
+                                                               "links) are kept this long.")
+
     # Webhooks
     webhook_timeout_s: float = Field(default=10.0, description="Per attempt: connect, send and answer.")
     webhook_concurrency: int = Field(default=512, description="Attempts in flight in this process.")
@@ -51,3 +54,6 @@ class Settings(ServiceSettings):
                                            description="An endpoint failing for this long is disabled.")
     webhook_allow_loopback: bool = Field(default=False, description="Allow loopback URLs (tests, local "
                                                                     "development); never in production.")
+    webhook_retention_days: int = Field(default=30, description="Finished deliveries and their attempts are kept "
+                                                                "this long.")
+    purge_interval_s: float = 600.0
