@@ -71,7 +71,7 @@ class History:
                 SELECT $1, ('00000000-0000-0000-0000-' || lpad(to_hex(j), 12, '0'))::uuid, 'k' || (j % $3),
                        'v' || (j % $4), 'ip' || (j % $5),
                        $6::timestamptz - make_interval(secs => 600 + (j * 7919) % 2500000), 'default'
-                FROM generate_series(0, $2 - 1) AS j""", t, self.clicks, n, visitors, ips, now)
+                FROM generate_series(0::bigint, $2::bigint - 1) AS j""", t, self.clicks, n, visitors, ips, now)
         await conn.execute(f"ANALYZE {SCHEMA}.clicks")
         return {"customers": n, "clicks": self.clicks, "bindings": len(bindings)}
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 import orjson
 
-from attribution.domain import Binding, Link, Terms
+from attribution.domain import Link, Terms
 from attribution.fraud import Click
 from kaskade_platform.dedupe import latest_by
 from kaskade_contracts.envelope import Envelope, encode_envelope

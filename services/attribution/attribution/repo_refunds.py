@@ -3,7 +3,7 @@ repo_cascade.record with the verdict), and each refund reversed once."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
