@@ -66,7 +66,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "email_contact_wait_s": 10.0, "email_burst": 3, "email_window_s": 5.0, "key_cache_s": 0,
     "public_base_url": "http://notification.test", "mail_domain": "notify.test",
     "webhook_allow_loopback": True, "webhook_timeout_s": 2.0, "webhook_backoff_initial_s": 0.1,
-    "webhook_backoff_max_s": 0.5, "webhook_max_attempts": 50, "webhook_disable_after_s": 3.0,
+    "webhook_backoff_max_s": 0.5, "webhook_max_attempts": 50,
     "webhook_per_endpoint": 2, "webhook_poll_interval_s": 0.02,
 }
 
@@ -86,16 +86,24 @@ async def service(infra: Any, inbox: Inbox) -> AsyncIterator[Service]:
     async with app.router.lifespan_context(app), \
             httpx.AsyncClient(transport=transport, base_url="http://notification.test") as client:
         yield Service(client, runtime, settings)
+        # The tests' endpoints point at ports that are gone by now: no later run should keep them.
+        async with runtime.pool.acquire() as conn:
+            await conn.execute("DELETE FROM webhook_endpoints WHERE tenant_id = ANY($1::text[])", list(TENANTS))
+
+
+TENANTS: set[str] = set()  # every tenant a test used, for the clean-up above
 
 
 @pytest.fixture
 def tenant() -> str:
-    return f"nt-{uuid.uuid4().hex[:10]}"
+    TENANTS.add(tenant := f"nt-{uuid.uuid4().hex[:10]}")
+    return tenant
 
 
 async def api_key(bootstrap: str, admin: Any, tenant: str) -> dict[str, str]:
     """An API key for the tenant, announced the way share-ingest does (ApiKeyChanged on
     kaskade.tenants.v1); returns the headers once notification has replicated it."""
+    TENANTS.add(tenant)
     key = apikeys.mint()
     await produce(bootstrap, [new_envelope(ApiKeyChanged(key_id=key.key_id, secret_hash=key.secret_hash.hex()),
                                            tenant_id=tenant)])
