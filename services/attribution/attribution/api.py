@@ -1,5 +1,6 @@
-"""attribution's tenant API: the referral cascade of a seeder or a campaign (paged, depth-limited)
-and a customer's upline. Every query is scoped to the authenticated tenant."""
+"""attribution's tenant API: the referral cascade of a seeder or a campaign (paged, depth-limited),
+a customer's upline, and the referrals refused as fraud. Every query is scoped to the authenticated
+tenant."""
 # No `from __future__ import annotations`: FastAPI must see the routes' Annotated types themselves.
 import base64
 import uuid
@@ -53,6 +54,21 @@ class Upline(BaseModel):
     upline: list[str] = Field(description="The customer's referrers, nearest first, up to the root seeder.")
 
 
+class Rejection(BaseModel):
+    conversion_id: uuid.UUID
+    campaign_id: str
+    referee_id: str
+    referrer_id: str
+    reason: str = Field(examples=["click_flooding"])
+    detail: str = Field(examples=["clicks_per_visitor=21>20"])
+    rejected_at: datetime
+
+
+class RejectionPage(BaseModel):
+    rejections: list[Rejection] = Field(description="Newest first.")
+    next_cursor: str | None
+
+
 def encode_cursor(generation: int, referee_id: str) -> str:
     return base64.urlsafe_b64encode(f"{generation}|{referee_id}".encode()).decode().rstrip("=")
 
@@ -66,6 +82,20 @@ def decode_cursor(value: str | None) -> q.Position | None:
         if not sep or not referee:
             raise ValueError(raw)
         return int(gen), referee
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(400, {"error": "invalid_cursor", "detail": "pass next_cursor from the previous page"})
+
+
+def decode_time_cursor(value: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if value is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        at, _, cid = raw.partition("|")
+        position = datetime.fromisoformat(at), uuid.UUID(cid)
+        if position[0].tzinfo is None:
+            raise ValueError(at)
+        return position
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, {"error": "invalid_cursor", "detail": "pass next_cursor from the previous page"})
 
@@ -114,5 +144,16 @@ def build_router(auth: TenantAuth, pool: Pool) -> APIRouter:
         return Upline(customer_id=customer_id, referred=True, referrer_id=row["referrer_id"],
                       root_seeder_id=row["root_seeder_id"], generation=row["generation"],
                       upline=list(reversed(row["upline"])))
+
+    @router.get("/rejections", response_model=RejectionPage, tags=["fraud"],
+                summary="Referrals refused as fraud (self-referral, ring, duplicate, flooding, injection), for review")
+    async def rejections(tenant: Tenant, limit: Limit = 100, cursor: Cursor = None) -> RejectionPage:
+        after = decode_time_cursor(cursor)
+        async with pool().acquire() as conn:
+            rows = await q.rejections(conn, tenant, after, limit)
+        last = rows[-1] if len(rows) == limit else None
+        token = (base64.urlsafe_b64encode(f"{last['rejected_at'].isoformat()}|{last['conversion_id']}".encode())
+                 .decode().rstrip("=")) if last else None
+        return RejectionPage(rejections=[Rejection(**dict(r)) for r in rows], next_cursor=token)
 
     return router

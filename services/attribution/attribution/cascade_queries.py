@@ -1,9 +1,11 @@
-"""Read-only queries over the cascade for the tenant API: a seeder's or a campaign's tree, paged
-by (generation, referee) and cut at a depth, and a customer's upline. Every query is scoped to one
+"""Read-only queries for the tenant API: a seeder's or a campaign's tree, paged by (generation,
+referee) and cut at a depth, a customer's upline, and the referrals refused for fraud. Every query is scoped to one
 tenant and walks an index in order, so a page costs the same however large the tree."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import asyncpg
 
@@ -52,3 +54,13 @@ async def campaign_tree(conn: asyncpg.Connection, tenant_id: str, campaign_id: s
 async def binding(conn: asyncpg.Connection, tenant_id: str, customer_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {NODE_COLUMNS}, upline FROM bindings WHERE tenant_id = $1 AND referee_id = $2",
                                tenant_id, customer_id)
+
+
+async def rejections(conn: asyncpg.Connection, tenant_id: str, after: tuple[datetime, uuid.UUID] | None,
+                     limit: int) -> list[asyncpg.Record]:
+    """Refused referrals kept for review, newest first."""
+    at, cid = after if after else (datetime.max.replace(tzinfo=timezone.utc), uuid.UUID(int=(1 << 128) - 1))
+    return await conn.fetch(
+        """SELECT conversion_id, campaign_id, referee_id, referrer_id, reason, detail, rejected_at FROM rejections
+           WHERE tenant_id = $1 AND (rejected_at, conversion_id) < ($2, $3)
+           ORDER BY rejected_at DESC, conversion_id DESC LIMIT $4""", tenant_id, at, cid, limit)

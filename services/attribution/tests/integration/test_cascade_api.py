@@ -144,4 +144,32 @@ def test_the_service_app_serves_the_cascade_api() -> None:
     app, _ = build_app(Settings())
     paths = set(app.openapi()["paths"])
     assert {"/v1/customers/{customer_id}/cascade", "/v1/campaigns/{campaign_id}/cascade",
-            "/v1/customers/{customer_id}/upline", "/healthz"} <= paths
+            "/v1/customers/{customer_id}/upline", "/v1/rejections", "/healthz"} <= paths
+
+
+async def test_refused_referrals_are_listed_for_review_newest_first(client: httpx.AsyncClient,
+                                                                    pool: asyncpg.Pool) -> None:
+    tenant, auth = await tenant_with_key(pool)
+    _, other = await tenant_with_key(pool)
+    a = Attribution(hold_grace_s=600)
+    code = f"c{uuid.uuid4().hex[:11]}"
+    share = ShareRecorded(share_id=uuid.uuid4(), sharer_id="anna", channel=Channel.sms, referral_code=code,
+                          referral_url=f"https://go.test/r/{code}")
+    own = [ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="anna", kind=ConversionKind.purchase,
+                              referral_code=code) for _ in range(3)]
+    async with pool.acquire() as conn, conn.transaction():
+        await a.on_shares(conn, [new_envelope(share, tenant_id=tenant)])
+    for conv in own:  # one batch each: each its own rejected_at
+        async with pool.acquire() as conn, conn.transaction():
+            await a.on_conversions(conn, [new_envelope(conv, tenant_id=tenant)])
+
+    first = (await client.get("/v1/rejections", params={"limit": 2}, headers=auth)).json()
+    rest = (await client.get("/v1/rejections", params={"limit": 2, "cursor": first["next_cursor"]},
+                             headers=auth)).json()
+
+    listed = [r["conversion_id"] for r in first["rejections"] + rest["rejections"]]
+    assert listed == [str(c.conversion_id) for c in reversed(own)]
+    assert rest["next_cursor"] is None
+    assert {(r["reason"], r["detail"], r["referrer_id"]) for r in first["rejections"]} == {
+        ("self_referral", "same_customer_id", "anna")}
+    assert (await client.get("/v1/rejections", headers=other)).json() == {"rejections": [], "next_cursor": None}
