@@ -6,6 +6,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from attribution.api import build_router
+from attribution.analytics_api import build_analytics_router
 from attribution.analytics_handlers import consume_analytics
 from attribution.config import Settings
 from attribution.handlers import Attribution
@@ -44,14 +45,17 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
 
 
 def build_app(settings: Settings | None = None) -> tuple[FastAPI, ServiceRuntime]:
-    """The service with its tenant API (the cascade queries) around it."""
+    """The service with its tenant API (cascade, fraud review, analytics) around it."""
     settings = settings or Settings()
     runtime = build(settings)
     app = service_app(runtime, title="Kaskade attribution",
-                      description="Who referred whom: the referral cascade of a seeder or a campaign, and a "
-                                  "customer's upline. Tenant endpoints take `Authorization: Bearer <api key>`.")
+                      description="Who referred whom: the referral cascade of a seeder or a campaign, a "
+                                  "customer's upline, referrals refused as fraud, and the viral analytics. "
+                                  "Tenant endpoints take `Authorization: Bearer <api key>`.")
     pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
-    app.include_router(build_router(tenantauth.TenantAuth.from_settings(settings, pool), pool))
+    auth = tenantauth.TenantAuth.from_settings(settings, pool)
+    app.include_router(build_router(auth, pool))
+    app.include_router(build_analytics_router(auth, pool))
     return app, runtime
 
 
