@@ -85,10 +85,17 @@ def build_webhook_router(auth: TenantAuth, pool: Pool, settings: Settings) -> AP
     @router.delete("/endpoints/{endpoint_id}", status_code=204, response_class=Response,
                    summary="Delete an endpoint with its delivery history")
     async def delete(endpoint_id: uuid.UUID, tenant: Tenant) -> Response:
-        async with pool().acquire() as conn:
-            if not await webhook_repo.delete_endpoint(conn, tenant, endpoint_id):
-                raise HTTPException(404, NOT_FOUND)
-        return Response(status_code=204)
+        for attempt in range(3):  # deleting races with attempts being recorded: a deadlock is retried
+            try:
+                async with pool().acquire() as conn:
+                    if not await webhook_repo.delete_endpoint(conn, tenant, endpoint_id):
+                        raise HTTPException(404, NOT_FOUND)
+                return Response(status_code=204)
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 2:
+                    raise HTTPException(503, {"error": "busy", "detail": "retry the request"},
+                                        headers={"Retry-After": "1"}) from None
+        raise AssertionError("unreachable")
 
     @router.get("/deliveries", response_model=DeliveryPage, summary="Deliveries, newest first")
     async def list_deliveries(tenant: Tenant, endpoint_id: uuid.UUID | None = None,

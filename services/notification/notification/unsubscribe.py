@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 from html import escape
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
 
 from notification.config import Settings
@@ -28,6 +29,12 @@ PAGES = {
 }
 
 
+# Any string: one that is not a token of ours gets the 404 page, like a forged one.
+Token = Annotated[str, Path(description="From the email's List-Unsubscribe link.")]
+UNKNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Not a link of one of our emails.", "content": {"text/html": {}}}}
+
+
 def page(lang: str, which: str, status: int = 200) -> HTMLResponse:
     title, text, button = PAGES[lang][which]
     form = f'<form method="post"><button type="submit">{escape(button)}</button></form>' if button else ""
@@ -40,9 +47,9 @@ def build_unsubscribe_router(settings: Settings, pool: Callable[[], asyncpg.Pool
     router = APIRouter(tags=["unsubscribe"])
     secret = settings.unsubscribe_secret.get_secret_value().encode()
 
-    @router.get("/v1/unsubscribe/{token}", response_class=HTMLResponse,
+    @router.get("/v1/unsubscribe/{token}", response_class=HTMLResponse, responses=UNKNOWN,
                 summary="Confirmation page of an email's unsubscribe link")
-    async def confirm(token: str) -> HTMLResponse:
+    async def confirm(token: Token) -> HTMLResponse:
         message_id = links.message_of(secret, token)
         async with pool().acquire() as conn:
             locale = await repo.recipient_locale(conn, message_id) if message_id else None
@@ -50,9 +57,9 @@ def build_unsubscribe_router(settings: Settings, pool: Callable[[], asyncpg.Pool
             return page("en", "unknown", 404)
         return page(language(locale), "ask")
 
-    @router.post("/v1/unsubscribe/{token}", response_class=HTMLResponse,
+    @router.post("/v1/unsubscribe/{token}", response_class=HTMLResponse, responses=UNKNOWN,
                  summary="Unsubscribe the email's recipient (RFC 8058 one-click, or the page's button)")
-    async def unsubscribe(token: str) -> HTMLResponse:
+    async def unsubscribe(token: Token) -> HTMLResponse:
         message_id = links.message_of(secret, token)
         async with pool().acquire() as conn:
             locale = await repo.recipient_locale(conn, message_id) if message_id else None

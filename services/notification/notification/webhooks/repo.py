@@ -168,8 +168,13 @@ async def update_endpoint(conn: asyncpg.Connection, tenant_id: str, endpoint_id:
 
 
 async def delete_endpoint(conn: asyncpg.Connection, tenant_id: str, endpoint_id: uuid.UUID) -> bool:
-    return await conn.fetchval("""DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id = $2
-                                  RETURNING true""", tenant_id, endpoint_id) or False
+    """Deliveries first, then the endpoint: the order in which recording attempts locks them, so the
+    two rarely deadlock (the caller retries when they do)."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2",
+                           tenant_id, endpoint_id)
+        return await conn.fetchval("""DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id = $2
+                                      RETURNING true""", tenant_id, endpoint_id) or False
 
 
 DELIVERY_COLUMNS = """delivery_id, endpoint_id, event_id, event_type, status, attempts, due_at, last_status,

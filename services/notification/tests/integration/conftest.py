@@ -11,6 +11,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiohttp import web
@@ -22,6 +23,7 @@ from kaskade_devtools.testing import produce
 from kaskade_platform import apikeys
 from notification.app import NotificationRuntime, build
 from notification.config import Settings
+from notification.webhooks import repo as webhook_repo
 
 
 @dataclass
@@ -88,7 +90,14 @@ async def service(infra: Any, inbox: Inbox) -> AsyncIterator[Service]:
         yield Service(client, runtime, settings)
         # The tests' endpoints point at ports that are gone by now: no later run should keep them.
         async with runtime.pool.acquire() as conn:
-            await conn.execute("DELETE FROM webhook_endpoints WHERE tenant_id = ANY($1::text[])", list(TENANTS))
+            for endpoint_id, t in await conn.fetch("""SELECT endpoint_id, tenant_id FROM webhook_endpoints
+                                                     WHERE tenant_id = ANY($1::text[])""", list(TENANTS)):
+                for _ in range(3):  # it may collide with attempts being recorded
+                    try:
+                        await webhook_repo.delete_endpoint(conn, t, endpoint_id)
+                        break
+                    except asyncpg.DeadlockDetectedError:
+                        await asyncio.sleep(0.1)
 
 
 TENANTS: set[str] = set()  # every tenant a test used, for the clean-up above
