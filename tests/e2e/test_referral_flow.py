@@ -16,7 +16,7 @@ from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import ConversionKind, RecordConversion
 from kaskade_devtools.stack import Stack
-from kaskade_devtools.testing import TopicWatcher, for_tenant, produce, register_tenant
+from kaskade_devtools.testing import TopicWatcher, allow_instant_purchases, for_tenant, produce, register_tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,9 @@ async def _tenant(base_url: str) -> tuple[str, dict[str, str]]:
     """A fresh tenant registered through the operator API, and the headers that authenticate as it."""
     tenant = f"e2e-{uuid.uuid4().hex[:10]}"
     async with httpx.AsyncClient(base_url=base_url) as client:
-        return tenant, await register_tenant(client, tenant)
+        auth = await register_tenant(client, tenant)
+        await allow_instant_purchases(client, auth)
+        return tenant, auth
 
 
 async def _share(client: httpx.AsyncClient, auth: dict[str, str], sharer: str) -> str:
