@@ -401,3 +401,17 @@ async def test_an_intake_command_for_an_unregistered_tenant_is_dead_lettered_whi
     assert dead.envelope is not None and dead.envelope.event_id == stray.event_id
     assert ids(clicks.events(), "click_id") == [str(good.payload.click_id)]
     assert await count(admin, "clicks", tenant_id) == 1 and await count(admin, "clicks", ghost) == 0
+
+
+async def test_a_batch_item_with_several_bad_fields_names_each_of_them(
+        client: httpx.AsyncClient, tenant: tuple[str, dict[str, str]]) -> None:
+    r = await client.post("/v1/events:batch", headers=tenant[1], json={"events": [
+        {"type": "conversion", "conversion_id": "not-a-uuid", "customer_id": "ben", "kind": "purchase",
+         "amount_minor": -1, "occurred_at": "2024-05-01T12:00:00"},
+        {"type": "coupon", "code": "x"}]})
+
+    assert r.status_code == 200
+    first, second = r.json()["results"]
+    assert sorted(d["field"] for d in first["detail"]) == ["conversion.amount_minor", "conversion.conversion_id",
+                                                           "conversion.occurred_at"]
+    assert second["status"] == "rejected" and second["error"] == "validation_failed"
