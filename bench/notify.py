@@ -26,7 +26,7 @@ import httpx
 from aiohttp import web
 
 from bench.config import LOG_DIR, BenchConfig
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, foreign_services
 from kaskade_contracts.campaigns import CampaignStatus, CampaignTerms
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import (ApiKeyChanged, CampaignDefined, CustomerProfileUpdated, RewardGranted, RewardKind,
@@ -245,6 +245,7 @@ async def run_notify(cfg: BenchConfig, results: dict[str, Any]) -> dict[str, Any
            "KASKADE_NOTIFICATION_WEBHOOK_TIMEOUT_S": str(max(receiver.slow_s + 5, 60)), **cfg.service_env}
     stack = Stack(LOG_DIR / "notify", http_port=int(os.environ.get("BENCH_NOTIFY_PORT", 8200)), extra_env=env)
     run = secrets.token_hex(4)
+    foreign: list[str] = []
     try:
         await asyncio.to_thread(stack.start, "notification")
         meter_of = lambda: CpuMeter({"notification": stack.processes["notification"].proc.pid}).start()  # noqa: E731
@@ -267,10 +268,15 @@ async def run_notify(cfg: BenchConfig, results: dict[str, Any]) -> dict[str, Any
             meter = meter_of()
             results["email"] = await email_run(cfg, sink, run, emails)
             results["email"]["cpu_cores"] = meter.stop()
+        own = {os.getpid(), stack.processes["notification"].proc.pid}
+        foreign = foreign_services(own, ("notification",))
     finally:
         await asyncio.to_thread(stack.stop)
         await receiver.stop()
         await sink.stop()
+    if foreign:
+        results["warnings"] = [f"other notification processes were running ({', '.join(foreign)}): they share the "
+                               "consumer group and claim deliveries from the same tables; the figures are unreliable"]
     results["targets"] = {
         "webhooks_per_s": [TARGET_WEBHOOKS_PER_S, (results.get("webhooks") or {}).get("per_s")],
         "emails_per_s": [TARGET_EMAILS_PER_S, (results.get("email") or {}).get("per_s")],

@@ -93,11 +93,13 @@ async def record(conn: asyncpg.Connection, attempts: Sequence[Attempt]) -> list[
     if not attempts:
         return []
     await conn.execute(
-        # The join skips deliveries deleted (with their endpoint) while they were being attempted.
+        # The join skips deliveries deleted (with their endpoint) while they were being attempted;
+        # the lock keeps one from being deleted between the join and the insert.
         """INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, duration_ms, status_code, error)
            SELECT x.* FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::text[])
                 AS x(id, n, at, ms, code, error)
            JOIN webhook_deliveries d ON d.delivery_id = x.id
+           FOR KEY SHARE OF d
            ON CONFLICT DO NOTHING""",
         [a.delivery_id for a in attempts], [a.attempt for a in attempts], [a.attempted_at for a in attempts],
         [a.duration_ms for a in attempts], [a.status_code for a in attempts], [a.error for a in attempts])
