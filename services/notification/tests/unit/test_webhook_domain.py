@@ -108,3 +108,31 @@ async def test_names_are_resolved_before_they_are_accepted() -> None:
         await ssrf.check("http://localhost:8080/hook", allow_loopback=False)
     await ssrf.check("http://localhost:8080/hook", allow_loopback=True)
     await ssrf.check("https://93.184.215.14/hook", allow_loopback=False)
+
+
+class _Resolver:
+    """Stands in for DNS: the name resolves to whatever the test says, as a rebinding attacker would."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = addresses
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[dict[str, object]]:
+        return [{"hostname": host, "host": a, "port": port, "family": family, "proto": 0, "flags": 0}
+                for a in self.addresses]
+
+
+async def test_each_connection_resolves_again_and_drops_internal_addresses() -> None:
+    guard = ssrf.GuardedResolver(allow_loopback=False)
+    guard._inner = _Resolver("93.184.215.14", "10.0.0.5")  # noqa: SLF001 - DNS is what the test controls
+    assert [r["host"] for r in await guard.resolve("hooks.example.com", 443)] == ["93.184.215.14"]
+
+    guard._inner = _Resolver("169.254.169.254")  # noqa: SLF001 - re-pointed after registration
+    with pytest.raises(OSError):
+        await guard.resolve("hooks.example.com", 443)
+
+
+def test_ip_literals_are_checked_before_connecting() -> None:
+    assert ssrf.literal_refused("http://10.0.0.5/x", allow_loopback=True)
+    assert ssrf.literal_refused("http://127.0.0.1:8080/x", allow_loopback=False)
+    assert not ssrf.literal_refused("http://127.0.0.1:8080/x", allow_loopback=True)
+    assert not ssrf.literal_refused("https://hooks.example.com/x", allow_loopback=False)
