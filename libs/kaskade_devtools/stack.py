@@ -1,8 +1,8 @@
 """Start, stop, kill and restart the four Kaskade services as separate OS processes.
 
 Each process gets its own log file and only its own database credentials from the environment
-(`deploy/local/env.sh` or whatever the caller exported). Readiness: share-ingest answers
-/healthz; the consumers log "service started" once migrated, subscribed and relaying.
+(`deploy/local/env.sh` or whatever the caller exported). Readiness: each service logs
+"service started" once migrated, subscribed and relaying, and then answers /healthz on its port.
 """
 from __future__ import annotations
 
@@ -125,18 +125,20 @@ class Stack:
             if pending and time.monotonic() > deadline:
                 raise TimeoutError(f"services not ready after {timeout}s: {sorted(pending)}; logs in {self.log_dir}")
             time.sleep(0.2)
-        if "share_ingest" in names:
-            self._wait_http(deadline)
+        for name in names:  # every service serves its API once started; wait until it answers
+            self._wait_http(name, deadline)
 
-    def _wait_http(self, deadline: float) -> None:
+    def _wait_http(self, key: str, deadline: float) -> None:
+        name, _, n = key.partition("#")
+        url = f"{self.url(name, int(n or 0))}/healthz"
         while True:
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(url, timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError("share-ingest /healthz did not answer")
+                raise TimeoutError(f"{key} did not answer on {url}")
             time.sleep(0.2)
 
     def add_instance(self, name: str) -> str:
