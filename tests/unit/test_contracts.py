@@ -297,8 +297,8 @@ def test_one_schema_per_public_event_and_intake_command_with_its_topic() -> None
     rendered = schemas.render()
     models = (*events.PUBLIC_EVENTS, *events.INTAKE_COMMANDS)
 
-    assert set(rendered) == {f"{m.event_type}.v{m.schema_version}.json" for m in models}
-    assert len(rendered) == len(registered())  # no registered contract goes without a schema
+    assert set(rendered) == {f"{m.event_type}.v{m.schema_version}.json" for m in models} | {"asyncapi.json"}
+    assert len(rendered) - 1 == len(registered())  # no registered contract goes without a schema
     topic_names = {t.name for t in topics.ALL}
     for model in models:
         schema = json.loads(rendered[f"{model.event_type}.v{model.schema_version}.json"])
@@ -327,3 +327,18 @@ def test_check_fails_on_a_stale_or_orphan_schema(tmp_path, monkeypatch) -> None:
     (tmp_path / "OrderShipped.v1.json").unlink()
     (tmp_path / "RewardGranted.v1.json").write_text("{}\n")
     assert schemas.main(["--check"]) == 1
+
+
+def test_the_asyncapi_document_shows_every_public_event_on_its_topic() -> None:
+    doc = schemas.asyncapi()
+
+    rewards = doc["channels"]["kaskade_rewards_v1"]
+    assert rewards["address"] == topics.REWARDS.name
+    assert sorted(rewards["messages"]) == sorted(f"{m.event_type}.v1" for m in events.PUBLIC_EVENTS
+                                                 if m.topic == topics.REWARDS.name)
+    assert {"RewardGranted.v1", "RewardConfirmed.v1", "RewardRevoked.v1", "RewardDeclined.v1"} <= set(rewards["messages"])
+    granted = doc["components"]["messages"]["RewardGranted.v1"]
+    assert granted["payload"]["properties"]["payload"]["$ref"].endswith("RewardGranted")
+    assert "kaskade-event-type" in granted["headers"]["properties"]
+    listed = {k for ch in doc["channels"].values() for k in ch["messages"]}
+    assert listed == set(doc["components"]["messages"])  # every message sits on a channel
