@@ -16,6 +16,7 @@ from kaskade_contracts.customers import ApiKeyChanged, CustomerErased, CustomerP
 from kaskade_contracts.envelope import Payload
 from kaskade_contracts.fields import (CampaignId, Channel, ConversionKind, Currency, CustomerId, KeyedHash, Locale,
                                       MinorUnits, ReferralCode, RefundKind, RewardKind)
+from kaskade_contracts.notifications import WebhookEndpointDisabled
 from kaskade_contracts.intake import INTAKE_COMMANDS, RecordClick, RecordConversion, RecordRefund, RecordShare
 from kaskade_contracts.rewards import (CampaignBudgetExhausted, CampaignBudgetWarning, RewardConfirmed,
                                        RewardDeclined, RewardGranted, RewardRevoked, RewardRole)
@@ -25,6 +26,7 @@ PUBLIC_EVENTS: tuple[type[Payload], ...] = (
     ShareRecorded, LinkClicked, ConversionRecorded, RefundRecorded,
     ConversionAttributed, ConversionUnattributed, AttributionRejected, AttributionReversed,
     RewardGranted, RewardConfirmed, RewardRevoked, RewardDeclined, CampaignBudgetWarning, CampaignBudgetExhausted,
+    WebhookEndpointDisabled,
 )
 
 __all__ = [
@@ -37,7 +39,7 @@ __all__ = [
     "ConversionAttributed", "ConversionUnattributed", "AttributionRejected", "AttributionReversed",
     "AttributionPath", "RejectionReason",
     "RewardGranted", "RewardConfirmed", "RewardRevoked", "RewardDeclined", "RewardRole",
-    "CampaignBudgetWarning", "CampaignBudgetExhausted",
+    "CampaignBudgetWarning", "CampaignBudgetExhausted", "WebhookEndpointDisabled",
     "CampaignId", "Channel", "ConversionKind", "Currency", "CustomerId", "KeyedHash", "Locale", "MinorUnits",
     "ReferralCode", "RefundKind", "RewardKind",
 ]

@@ -46,7 +46,11 @@ TENANTS = Topic("kaskade.tenants.v1", "share-ingest",
                  "ApiKeyChanged: tenant API key hashes, so every service with a tenant API can authenticate. "
                  "Compacted: the latest state of each key.", partitions=1, config={"cleanup.policy": "compact"})
 
-ALL: tuple[Topic, ...] = (INTAKE, CAMPAIGNS, CUSTOMERS, ERASURES, TENANTS, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS, REWARDS)
+NOTIFICATIONS = Topic("kaskade.notifications.v1", "notification",
+                       "WebhookEndpointDisabled: a tenant's webhook endpoint stopped receiving deliveries.")
+
+ALL: tuple[Topic, ...] = (INTAKE, CAMPAIGNS, CUSTOMERS, ERASURES, TENANTS, SHARES, CLICKS, CONVERSIONS, ATTRIBUTIONS,
+                          REWARDS, NOTIFICATIONS)
 # Dead letters are kept long: someone has to look at them before they expire.
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}
 

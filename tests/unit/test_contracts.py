@@ -91,6 +91,9 @@ SAMPLES: dict[str, Payload] = {
     "CampaignBudgetWarning": events.CampaignBudgetWarning(campaign_id="spring", budget_minor=50_000,
                                                           committed_minor=40_100, currency="CHF",
                                                           threshold_percent=80),
+    "WebhookEndpointDisabled": events.WebhookEndpointDisabled(
+        endpoint_id=uuid.UUID("77777777-7777-4777-8777-777777777777"), url="https://shop.example.com/hooks",
+        reason="the endpoint answered 410 Gone"),
     "CampaignBudgetExhausted": events.CampaignBudgetExhausted(campaign_id="spring", budget_minor=50_000,
                                                               committed_minor=49_900, currency="CHF"),
 }

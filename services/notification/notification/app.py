@@ -30,9 +30,9 @@ class NotificationRuntime(ServiceRuntime):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings, schema="notification", migrations_dir=MIGRATIONS,
                          topics=(topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES,
-                                 topics.REWARDS))
+                                 topics.REWARDS, topics.NOTIFICATIONS))
         self.email = EmailDelivery(settings, lambda: self.pool)
-        self.webhooks = WebhookDelivery(settings, lambda: self.pool)
+        self.webhooks = WebhookDelivery(settings, lambda: self.pool, self.outbox)
         self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

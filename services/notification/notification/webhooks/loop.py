@@ -23,6 +23,10 @@ import asyncpg
 import orjson
 import yarl
 
+from kaskade_contracts.envelope import new_envelope
+from kaskade_contracts.events import WebhookEndpointDisabled
+from kaskade_platform.outbox import Outbox
+
 from notification.config import Settings
 from notification.webhooks import domain, repo, ssrf
 
@@ -31,9 +35,9 @@ PREFETCH = 2
 
 
 class WebhookDelivery:
-    def __init__(self, settings: Settings, pool: Callable[[], asyncpg.Pool],
+    def __init__(self, settings: Settings, pool: Callable[[], asyncpg.Pool], outbox: Outbox | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
-        self.s, self.pool, self.clock = settings, pool, clock
+        self.s, self.pool, self.clock, self.outbox = settings, pool, clock, outbox or Outbox()
         self.policy = domain.Policy(settings.webhook_max_attempts, settings.webhook_backoff_initial_s,
                                     settings.webhook_backoff_max_s, timedelta(seconds=settings.webhook_disable_after_s))
         self.lease = timedelta(seconds=settings.webhook_timeout_s * 2 + 30)
@@ -196,9 +200,14 @@ class WebhookDelivery:
         try:
             async with self.pool().acquire() as conn, conn.transaction():
                 disabled = await repo.record(conn, batch)
+                await self.outbox.enqueue(conn, [new_envelope(WebhookEndpointDisabled(
+                    endpoint_id=d["endpoint_id"], url=d["url"], reason=d["reason"]), tenant_id=d["tenant_id"])
+                    for d in disabled])
         except BaseException:
             self.results[:0] = batch
             raise
+        if disabled:
+            self.outbox.notify_committed()
         for d in disabled:
             log.warning("webhook endpoint disabled", extra={"tenant_id": d["tenant_id"],
                                                            "endpoint_id": str(d["endpoint_id"]), "detail": d["detail"]})

@@ -129,10 +129,13 @@ async def record(conn: asyncpg.Connection, attempts: Sequence[Attempt]) -> list[
         """WITH off AS (
              UPDATE webhook_endpoints e SET status = 'disabled', disabled_reason = x.why, updated_at = now()
              FROM unnest($1::uuid[], $2::text[]) AS x(id, why) WHERE e.endpoint_id = x.id AND e.status = 'active'
-             RETURNING e.tenant_id, e.endpoint_id, e.url, x.why)
-           INSERT INTO webhook_notices (tenant_id, endpoint_id, kind, detail)
-           SELECT tenant_id, endpoint_id, 'endpoint_disabled', 'Webhook endpoint ' || url || ' was disabled: ' || why
-           FROM off RETURNING tenant_id, endpoint_id, detail""",
+             RETURNING e.tenant_id, e.endpoint_id, e.url, x.why),
+           noted AS (
+             INSERT INTO webhook_notices (tenant_id, endpoint_id, kind, detail)
+             SELECT tenant_id, endpoint_id, 'endpoint_disabled', 'Webhook endpoint ' || url || ' was disabled: ' || why
+             FROM off)
+           SELECT tenant_id, endpoint_id, url, why AS reason,
+                  'Webhook endpoint ' || url || ' was disabled: ' || why AS detail FROM off""",
         list(disable), list(disable.values()))
 
 

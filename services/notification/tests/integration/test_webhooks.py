@@ -12,10 +12,11 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import (CampaignBudgetWarning, CustomerProfileUpdated, RewardGranted, RewardKind,
                                       RewardRevoked, RewardRole)
-from kaskade_devtools.testing import produce
+from kaskade_devtools.testing import TopicWatcher, for_tenant, produce
 
 pytestmark = pytest.mark.integration
 
@@ -111,9 +112,14 @@ async def test_410_disables_the_endpoint_with_a_notice_and_it_can_be_enabled_aga
     path = f"{tenant}-gone"
     receiver.script[path] = [{"status": 410}]
     endpoint = await register(service, auth, receiver.url(path))
-    await produce(infra.kafka_bootstrap_servers, [granted(tenant)])
-
-    failed = await delivery(service, auth, "failed", endpoint["endpoint_id"])
+    async with TopicWatcher(infra.kafka_bootstrap_servers, (topics.NOTIFICATIONS.name,),
+                            keep=for_tenant(tenant)) as ops:
+        await produce(infra.kafka_bootstrap_servers, [granted(tenant)])
+        failed = await delivery(service, auth, "failed", endpoint["endpoint_id"])
+        await ops.wait_for(lambda w: w.events("WebhookEndpointDisabled"), 30, "WebhookEndpointDisabled")
+    [event] = ops.events("WebhookEndpointDisabled")
+    assert (str(event.payload.endpoint_id), event.payload.url) == (endpoint["endpoint_id"], receiver.url(path))
+    assert "410" in event.payload.reason
     assert [a["status_code"] for a in failed["attempt_log"]] == [410]
     view = (await service.client.get(f"/v1/webhooks/endpoints/{endpoint['endpoint_id']}", headers=auth)).json()
     assert view["status"] == "disabled" and "410" in view["disabled_reason"]
