@@ -22,11 +22,12 @@ from bench.kaskade import run_kaskade
 from bench.notify import run_notify
 from bench.pipelines import run_pipeline
 from bench.redirect import run_redirect
+from bench.reward_alone import run_reward
 from bench.report import http_warnings, render, summarize
 
 # A backstop over the bounded steps inside each phase: no phase may hang the run.
 PHASE_BUDGET_S = {"ceiling": 120.0, "kaskade": 300.0, "naive": 150.0, "redirect": 180.0, "batch": 180.0,
-                  "attribution": 1200.0, "notify": 900.0}
+                  "attribution": 1200.0, "reward": 600.0, "notify": 900.0}
 
 
 def _warnings(results: dict[str, Any]) -> list[str]:
@@ -60,6 +61,7 @@ async def main() -> int:
     runners = {"ceiling": lambda _: run_pipeline(cfg, "ceiling"), "kaskade": lambda r: run_kaskade(cfg, r),
                "naive": lambda _: run_pipeline(cfg, "naive"), "redirect": lambda r: run_redirect(cfg, r),
                "batch": lambda r: run_batch(cfg, r), "attribution": lambda r: run_attribution(cfg, r),
+               "reward": lambda r: run_reward(cfg, r),
                "notify": lambda r: run_notify(cfg, r)}
     t0 = time.monotonic()
     for phase in cfg.phases:

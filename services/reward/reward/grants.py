@@ -57,10 +57,10 @@ class Granting:
         declined += more_declined
         granted = [c if c.rule.kind is not RewardKind.discount_code else replace(c, discount_code=self.new_code())
                    for c in granted]
-        await _book(conn, granted, budgets, now)
+        booked = await _book(conn, granted, budgets)
         verdicts = ([(c, "budget_exhausted") for c in declined] + capped +
                     [(c, "campaign_not_active") for c in paused])
-        await repo.insert_rewards(conn, [(c, "declined", reason, None) for c, reason in verdicts])
+        await repo.insert_rewards(conn, booked + [(c, "declined", reason, None) for c, reason in verdicts], now)
         events: list[Envelope[Any]] = [new_envelope(domain.granted_fact(c), tenant_id=c.tenant_id,
                                                     causation=cause[c.reward_id]) for c in granted]
         events += [new_envelope(domain.declined_fact(c, reason), tenant_id=c.tenant_id, causation=cause[c.reward_id])
@@ -126,8 +126,8 @@ async def _milestones(conn: asyncpg.Connection, granted: list[Candidate], campai
     return await _fresh(conn, bonuses) if bonuses else []
 
 
-async def _book(conn: asyncpg.Connection, granted: list[Candidate], budgets: dict[ledger.BudgetKey, ledger.Budget],
-                now: datetime) -> None:
+async def _book(conn: asyncpg.Connection, granted: list[Candidate], budgets: dict[ledger.BudgetKey, ledger.Budget]
+                ) -> list[tuple[Candidate, str, str | None, uuid.UUID | None]]:
     """Each grant moves its amount from the campaign budget to the recipient's pending account, or
     to the confirmed one when there is no hold."""
     def account_key(c: Candidate) -> ledger.AccountKey:
@@ -141,7 +141,7 @@ async def _book(conn: asyncpg.Connection, granted: list[Candidate], budgets: dic
                     (tx_id, accounts[account_key(c)], c.amount_minor)]
         rows.append((c, c.status, None, tx_id))
     await ledger.book(conn, txs, entries)
-    await repo.insert_rewards(conn, rows, now)
+    return rows
 
 
 async def _alerts(conn: asyncpg.Connection, budgets: dict[ledger.BudgetKey, ledger.Budget],

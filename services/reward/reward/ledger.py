@@ -124,24 +124,22 @@ async def accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) -> dict
 
 
 async def book(conn: asyncpg.Connection, txs: Sequence[Tx], entries: Sequence[Entry]) -> None:
-    """Write transactions with their entries and move the balances, all set-wise."""
+    """Write transactions with their entries and move the balances: one statement, set-wise.
+    (The entries' foreign keys are checked at the end of the statement, when the transactions exist.)"""
     if not txs:
         return
-    await conn.execute(
-        """INSERT INTO ledger_transactions (tx_id, tenant_id, idempotency_key, kind)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])""",
-        *[list(c) for c in zip(*txs)])
-    await conn.execute(
-        "INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[])",
-        *[list(c) for c in zip(*entries)])
     deltas: dict[int, int] = defaultdict(int)
     for _, account_id, amount in entries:
         deltas[account_id] += amount
     ids = sorted(deltas)  # one lock order for every writer
     await conn.execute(
-        """UPDATE accounts a SET balance = a.balance + d.delta
-           FROM unnest($1::bigint[], $2::bigint[]) AS d(id, delta) WHERE a.account_id = d.id""",
-        ids, [deltas[i] for i in ids])
+        """WITH txs AS (INSERT INTO ledger_transactions (tx_id, tenant_id, idempotency_key, kind)
+                        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])),
+                entries AS (INSERT INTO ledger_entries (tx_id, account_id, amount)
+                            SELECT * FROM unnest($5::uuid[], $6::bigint[], $7::bigint[]))
+           UPDATE accounts a SET balance = a.balance + d.delta
+           FROM unnest($8::bigint[], $9::bigint[]) AS d(id, delta) WHERE a.account_id = d.id""",
+        *[list(c) for c in zip(*txs)], *[list(c) for c in zip(*entries)], ids, [deltas[i] for i in ids])
 
 
 def tx_id(purpose: str, reward_id: uuid.UUID, *more: object) -> uuid.UUID:

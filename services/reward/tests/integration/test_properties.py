@@ -155,9 +155,10 @@ async def assert_invariants(db: asyncpg.Pool, tenant: str, budget: int) -> None:
                                    WHERE t.tenant_id = $1 GROUP BY t.tx_id
                                    HAVING coalesce(sum(e.amount), 1) <> 0 OR count(e.*) < 2""", tenant)
     assert unbalanced == []
-    drift = await db.fetch("""SELECT a.account_id FROM accounts a LEFT JOIN ledger_entries e USING (account_id)
-                              WHERE a.tenant_id = $1 GROUP BY a.account_id, a.balance
-                              HAVING a.balance <> coalesce(sum(e.amount), 0)""", tenant)
+    drift = await db.fetch("""WITH sums AS (SELECT e.account_id, sum(e.amount) AS total FROM ledger_transactions t
+                                            JOIN ledger_entries e USING (tx_id) WHERE t.tenant_id = $1 GROUP BY 1)
+                              SELECT a.account_id FROM accounts a LEFT JOIN sums USING (account_id)
+                              WHERE a.tenant_id = $1 AND a.balance <> coalesce(sums.total, 0)""", tenant)
     assert drift == []
     budgets = await db.fetch("SELECT currency, balance FROM accounts WHERE tenant_id = $1 AND kind = 'campaign_budget'",
                              tenant)

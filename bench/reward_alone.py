@@ -1,0 +1,155 @@
+"""Reward on its own: the real service as a process, ConversionAttributed fed straight onto
+kaskade.attributions.v1 as fast as the producer can, verdicts counted on kaskade.rewards.v1.
+
+Two runs, each its own tenant:
+- hot: every reward on one campaign, so every grant hits one budget row. The budget covers
+  BENCH_REWARD_FIT of the rewards: the rest must be declined, and the budget must end at exactly
+  zero, never below (checked in the ledger afterwards);
+- spread: the rewards spread over BENCH_REWARD_CAMPAIGNS campaigns, each with budget to spare.
+Knobs: BENCH_REWARD_N (50,000 per run), BENCH_REWARD_CAMPAIGNS (60), BENCH_REWARD_FIT (0.9),
+BENCH_REWARD_PORT (8760). The service runs in a consumer group of its own (reward-bench),
+started at the topics' end, so neither a backlog nor another reward instance shares its work.
+The runs' rows stay in the shared database under their own tenants, as the tests' do (the ledger's
+foreign keys make deleting them slower than the run).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.config import LOG_DIR, BenchConfig
+from bench.cpu import CpuMeter
+from bench.kafka_io import Tap, TenantEvents, producer, send_all
+from bench.messages import outgoing
+from kaskade_contracts import topics
+from kaskade_contracts.envelope import new_envelope
+from kaskade_contracts.events import (AttributionPath, CampaignDefined, CampaignStatus, CampaignTerms,
+                                      ConversionAttributed, ConversionKind, RewardRule)
+from kaskade_devtools.stack import Stack
+
+TARGET_HOT_PER_S = 5_000.0
+TARGET_SPREAD_PER_S = 10_000.0
+REWARD_MINOR = 100
+GROUP = "reward-bench"
+INPUTS = [topics.TENANTS.name, topics.CAMPAIGNS.name, topics.ERASURES.name, topics.ATTRIBUTIONS.name,
+          topics.SHARES.name]
+VERDICTS = ("RewardGranted", "RewardDeclined")
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+async def start_group_at_end(bootstrap: str) -> None:
+    """Commit the end of every input partition for the bench's group, so it reads only what comes next."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False)
+    await c.start()
+    try:
+        await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
+        parts = [TopicPartition(t, p) for t in INPUTS for p in (c.partitions_for_topic(t) or ())]
+        ends = await c.end_offsets(parts)
+        c.assign(parts)
+        await c.commit({tp: off for tp, off in ends.items()})
+    finally:
+        await c.stop()
+
+
+async def define(cfg: BenchConfig, conn: asyncpg.Connection, tenant: str, campaigns: list[str], budget: int) -> None:
+    """Publish the campaigns and wait until reward has funded their budgets."""
+    prod = producer(cfg.bootstrap)
+    await prod.start()
+    try:
+        await send_all(prod, [outgoing(new_envelope(CampaignDefined(
+            campaign_id=c, version=1, status=CampaignStatus.active, terms=CampaignTerms(
+                landing_url="https://shop.example.com/", budget_minor=budget, holding_days=14,
+                referrer_reward=RewardRule(amount_minor=REWARD_MINOR))), tenant_id=tenant)) for c in campaigns])
+    finally:
+        await prod.stop()
+    deadline = time.monotonic() + cfg.startup_timeout_s
+    while await conn.fetchval("SELECT count(*) FROM accounts WHERE tenant_id = $1 AND kind = 'campaign_budget'",
+                              tenant) < len(campaigns):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"reward did not fund {len(campaigns)} campaign budgets")
+        await asyncio.sleep(0.1)
+
+
+def attributions(tenant: str, campaigns: list[str], n: int) -> list[Any]:
+    return [outgoing(new_envelope(ConversionAttributed(
+        conversion_id=uuid.uuid4(), campaign_id=campaigns[i % len(campaigns)], kind=ConversionKind.purchase,
+        amount_minor=4999, currency="EUR", referee_id=f"c{i}", referrer_id=f"r{i % 1000}", root_seeder_id="seed",
+        generation=2, path=AttributionPath.click, upline=["seed"]), tenant_id=tenant)) for i in range(n)]
+
+
+async def measure(cfg: BenchConfig, conn: asyncpg.Connection, campaigns: list[str], n: int, budget: int,
+                  pid: int, tenants: list[str]) -> dict[str, Any]:
+    """A fresh tenant; feed n attributions; time until the last verdict is on kaskade.rewards.v1."""
+    tenant = f"bench-rw-{secrets.token_hex(4)}"
+    tenants.append(tenant)
+    await define(cfg, conn, tenant, campaigns, budget)
+    records = attributions(tenant, campaigns, n)
+    seen = TenantEvents(tenant, VERDICTS)
+    tap = Tap(cfg.bootstrap, [topics.REWARDS.name], seen.on_record)
+    prod = producer(cfg.bootstrap)
+    await tap.start()
+    await prod.start()
+    try:
+        cpu = CpuMeter({"reward": pid}).start()
+        t0 = time.monotonic()
+        await send_all(prod, records)
+        sent = time.monotonic() - t0
+        await tap.wait(lambda: seen.total >= n, cfg.phase_timeout_s, f"{n} reward verdicts")
+        seconds = seen.last - t0
+        run = {"tenant": tenant, "rewards": n, "campaigns": len(campaigns), "seconds": round(seconds, 2),
+               "per_s": round(n / seconds), "produce_s": round(sent, 2), "verdicts": dict(seen.by_type),
+               "cpu_cores": cpu.stop()}
+    finally:
+        await prod.stop()
+        await tap.stop()
+    run["ledger"] = dict(await conn.fetchrow(
+        """SELECT min(balance) AS lowest_budget, sum(balance) AS budgets_left,
+                  (SELECT count(*) FROM rewards WHERE tenant_id = $1 AND tx_id IS NOT NULL) AS granted,
+                  (SELECT count(*) FROM rewards WHERE tenant_id = $1 AND tx_id IS NULL) AS declined
+           FROM accounts WHERE tenant_id = $1 AND kind = 'campaign_budget'""", tenant))
+    return run
+
+
+async def run_reward(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
+    n, spread, fit = _int("BENCH_REWARD_N", 50_000), _int("BENCH_REWARD_CAMPAIGNS", 60), \
+        float(os.environ.get("BENCH_REWARD_FIT", 0.9))
+    await start_group_at_end(cfg.bootstrap)
+    log_dir = LOG_DIR / "reward"
+    (log_dir / "reward.log").unlink(missing_ok=True)
+    stack = Stack(log_dir=log_dir, http_port=_int("BENCH_REWARD_PORT", 8760),
+                  extra_env={**cfg.service_env, "KASKADE_REWARD_SERVICE_NAME": GROUP})
+    conn = await asyncpg.connect(os.environ["KASKADE_REWARD_DATABASE_URL"], server_settings={"search_path": "reward"})
+    tenants: list[str] = []
+    try:
+        stack.start("reward", timeout=cfg.startup_timeout_s)  # from the main thread, as Stack wants
+        proc = stack.processes["reward"].proc
+        assert proc is not None
+        plenty = n * REWARD_MINOR * 10
+        result["warmup"] = await measure(cfg, conn, ["warm"], max(n // 10, 1000), plenty, proc.pid, tenants)
+        result["hot"] = await measure(cfg, conn, ["hot"], n, int(n * fit) * REWARD_MINOR, proc.pid, tenants)
+        result["spread"] = await measure(cfg, conn, [f"c{i:03d}" for i in range(spread)], n, plenty, proc.pid, tenants)
+        hot = result["hot"]["ledger"]
+        result["hot_budget_exact"] = (hot["lowest_budget"] == 0 and hot["granted"] == int(n * fit)
+                                      and hot["declined"] == n - int(n * fit))
+        result["targets"] = {"hot_per_s": TARGET_HOT_PER_S, "spread_per_s": TARGET_SPREAD_PER_S,
+                             "met": result["hot"]["per_s"] >= TARGET_HOT_PER_S and result["hot_budget_exact"]
+                             and result["spread"]["per_s"] >= TARGET_SPREAD_PER_S}
+        print(f"         reward alone: {result['hot']['per_s']}/s on one campaign (budget exact: "
+              f"{result['hot_budget_exact']}), {result['spread']['per_s']}/s over {spread} campaigns "
+              f"(targets >= {TARGET_HOT_PER_S:.0f}/s and >= {TARGET_SPREAD_PER_S:.0f}/s)", flush=True)
+    finally:
+        result["exit_code"] = await asyncio.to_thread(stack.processes["reward"].stop) \
+            if "reward" in stack.processes else None
+        result["tenants"] = tenants
+        await conn.close()
+    return result
