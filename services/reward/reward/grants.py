@@ -82,11 +82,11 @@ class Granting:
 
 async def _fresh(conn: asyncpg.Connection, cands: list[Candidate]) -> list[Candidate]:
     """Drop what is already booked (a replay) and repeats within the batch."""
-    seen = await repo.existing_rewards(conn, {(c.tenant_id, c.idempotency_key) for c in cands})
+    seen = await repo.existing_rewards(conn, {c.reward_id for c in cands})
     fresh = []
     for c in cands:
-        if (c.tenant_id, c.idempotency_key) not in seen:
-            seen.add((c.tenant_id, c.idempotency_key))
+        if c.reward_id not in seen:
+            seen.add(c.reward_id)
             fresh.append(c)
     return fresh
 

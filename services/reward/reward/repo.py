@@ -47,12 +47,11 @@ def _campaign(r: asyncpg.Record) -> Campaign:
     return Campaign.from_terms(r["campaign_id"], CampaignStatus(r["status"]), CampaignTerms(**r["terms"]))
 
 
-async def existing_rewards(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    keys = list(keys)
-    rows = await conn.fetch(
-        """SELECT r.tenant_id, r.idempotency_key FROM rewards r JOIN unnest($1::text[], $2::text[]) AS k(t, key)
-           ON r.tenant_id = k.t AND r.idempotency_key = k.key""", [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["tenant_id"], r["idempotency_key"]) for r in rows}
+async def existing_rewards(conn: asyncpg.Connection, reward_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these rewards are already recorded. A reward's id is derived from its tenant and
+    idempotency key, so this is the idempotency check."""
+    rows = await conn.fetch("SELECT reward_id FROM rewards WHERE reward_id = ANY($1::uuid[])", list(reward_ids))
+    return {r["reward_id"] for r in rows}
 
 
 async def insert_rewards(conn: asyncpg.Connection,
