@@ -17,6 +17,7 @@ class Settings(ServiceSettings):
     default_referrer_reward_minor: int = Field(default=500, ge=0)
     default_reward_kind: str = "account_credit"
     default_budget_minor: int = Field(default=100_000_000, ge=0, description="Per currency.")
-    confirm_interval_s: float = Field(default=5.0, gt=0, description="How often rewards whose hold ended "
+    # Up to confirm_batch rewards per tick: capacity well above what the hot path grants.
+    confirm_interval_s: float = Field(default=1.0, gt=0, description="How often rewards whose hold ended "
                                                                      "are confirmed.")
     confirm_batch: int = Field(default=5_000, ge=1, description="Rewards confirmed per transaction.")
