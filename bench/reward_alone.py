@@ -7,6 +7,7 @@ Two runs, each its own tenant:
   zero, never below (checked in the ledger afterwards);
 - spread: the rewards spread over BENCH_REWARD_CAMPAIGNS campaigns, each with budget to spare.
 Knobs: BENCH_REWARD_N (50,000 per run), BENCH_REWARD_CAMPAIGNS (60), BENCH_REWARD_FIT (0.9),
+BENCH_REWARD_INSTANCES (1; more instances share the spread run's partitions, never the hot one's),
 BENCH_REWARD_PORT (8760). The service runs in a consumer group of its own (reward-bench),
 started at the topics' end, so neither a backlog nor another reward instance shares its work.
 The runs' rows stay in the shared database under their own tenants, as the tests' do (the ledger's
@@ -88,7 +89,7 @@ def attributions(tenant: str, campaigns: list[str], n: int) -> list[Any]:
 
 
 async def measure(cfg: BenchConfig, conn: asyncpg.Connection, campaigns: list[str], n: int, budget: int,
-                  pid: int, tenants: list[str]) -> dict[str, Any]:
+                  pids: dict[str, int], tenants: list[str]) -> dict[str, Any]:
     """A fresh tenant; feed n attributions; time until the last verdict is on kaskade.rewards.v1."""
     tenant = f"bench-rw-{secrets.token_hex(4)}"
     tenants.append(tenant)
@@ -100,7 +101,7 @@ async def measure(cfg: BenchConfig, conn: asyncpg.Connection, campaigns: list[st
     await tap.start()
     await prod.start()
     try:
-        cpu = CpuMeter({"reward": pid}).start()
+        cpu = CpuMeter(pids).start()
         t0 = time.monotonic()
         await send_all(prod, records)
         sent = time.monotonic() - t0
@@ -132,12 +133,15 @@ async def run_reward(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]
     tenants: list[str] = []
     try:
         stack.start("reward", timeout=cfg.startup_timeout_s)  # from the main thread, as Stack wants
-        proc = stack.processes["reward"].proc
-        assert proc is not None
+        more = [stack.add_instance("reward") for _ in range(_int("BENCH_REWARD_INSTANCES", 1) - 1)]
+        if more:
+            await asyncio.to_thread(stack.wait_ready, *more, timeout=cfg.startup_timeout_s)
+        pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
+        result["instances"] = len(pids)
         plenty = n * REWARD_MINOR * 10
-        result["warmup"] = await measure(cfg, conn, ["warm"], max(n // 10, 1000), plenty, proc.pid, tenants)
-        result["hot"] = await measure(cfg, conn, ["hot"], n, int(n * fit) * REWARD_MINOR, proc.pid, tenants)
-        result["spread"] = await measure(cfg, conn, [f"c{i:03d}" for i in range(spread)], n, plenty, proc.pid, tenants)
+        result["warmup"] = await measure(cfg, conn, ["warm"], max(n // 10, 1000), plenty, pids, tenants)
+        result["hot"] = await measure(cfg, conn, ["hot"], n, int(n * fit) * REWARD_MINOR, pids, tenants)
+        result["spread"] = await measure(cfg, conn, [f"c{i:03d}" for i in range(spread)], n, plenty, pids, tenants)
         hot = result["hot"]["ledger"]
         result["hot_budget_exact"] = (hot["lowest_budget"] == 0 and hot["granted"] == int(n * fit)
                                       and hot["declined"] == n - int(n * fit))
@@ -148,8 +152,7 @@ async def run_reward(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]
               f"{result['hot_budget_exact']}), {result['spread']['per_s']}/s over {spread} campaigns "
               f"(targets >= {TARGET_HOT_PER_S:.0f}/s and >= {TARGET_SPREAD_PER_S:.0f}/s)", flush=True)
     finally:
-        result["exit_code"] = await asyncio.to_thread(stack.processes["reward"].stop) \
-            if "reward" in stack.processes else None
+        result["exit_codes"] = await asyncio.to_thread(stack.stop)
         result["tenants"] = tenants
         await conn.close()
     return result

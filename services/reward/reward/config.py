@@ -11,8 +11,8 @@ class Settings(ServiceSettings):
     http_port: int = 8002
     # Every reward of a campaign books against one budget row, locked once per batch: bigger
     # batches are what make a hot campaign fast.
-    consume_max_records: int = 2000
-    relay_batch_size: int = 5000
+    consume_max_records: int = 5000
+    relay_batch_size: int = 10_000
     # The default campaign's rule until campaigns arrive on the campaign topic.
     default_referrer_reward_minor: int = Field(default=500, ge=0)
     default_reward_kind: str = "account_credit"
