@@ -135,7 +135,7 @@ async def _book(conn: asyncpg.Connection, granted: list[Candidate], budgets: dic
     accounts = await ledger.accounts(conn, {account_key(c) for c in granted})
     txs, entries, rows = [], [], []
     for c in granted:
-        tx_id = ledger.tx_id("tx", c.reward_id)
+        tx_id = c.reward_id  # a reward is granted by exactly one transaction: it can share the id
         txs.append((tx_id, c.tenant_id, c.idempotency_key, "reward_granted"))
         entries += [(tx_id, budgets[c.budget_key].account_id, -c.amount_minor),
                     (tx_id, accounts[account_key(c)], c.amount_minor)]
