@@ -161,7 +161,8 @@ class Attribution:
         # A conversion already decided (a replay under a new event id) changes nothing.
         decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id),
                                     done.fresh)
-        emitted = [new_envelope(x.decision.fact, tenant_id=x.envelope.tenant_id, occurred_at=now,
+        # A verdict is dated by the purchase it is about: reward's holding period runs from there.
+        emitted = [new_envelope(x.decision.fact, tenant_id=x.envelope.tenant_id, occurred_at=x.envelope.occurred_at,
                                 causation=x.envelope) for x in decided]
         # Refunds that arrived while these conversions were held get their verdict now.
         if done.refunds:
@@ -178,7 +179,7 @@ class Attribution:
         fresh = await repo_refunds.insert_reversals(conn, [
             (e.tenant_id, e.payload.refund_id, e.payload.conversion_id, e.payload.amount_minor, now) for e, _ in due])
         due = first_of_each_new(due, lambda es: (es[0].tenant_id, es[0].payload.refund_id), fresh)
-        return [new_envelope(reversal(e.payload, sale), tenant_id=e.tenant_id, occurred_at=now, causation=e)
+        return [new_envelope(reversal(e.payload, sale), tenant_id=e.tenant_id, occurred_at=e.occurred_at, causation=e)
                 for e, sale in due]
 
 
