@@ -29,6 +29,7 @@ class _RewardFields(Payload):
     campaign_id: CampaignId
     conversion_id: uuid.UUID | None = Field(default=None, description="The purchase rewarded; none for a share "
                                                                       "reward.")
+    share_id: uuid.UUID | None = Field(default=None, description="The share rewarded, for a share reward.")
     rule_id: str = Field(max_length=64, examples=["referrer"])
     recipient_id: CustomerId
     role: RewardRole
@@ -44,7 +45,6 @@ class RewardGranted(_RewardFields):
     """A reward was granted and booked in the ledger, pending until its hold ends."""
     event_type: ClassVar[str] = "RewardGranted"
     topic: ClassVar[str] = topics.REWARDS.name
-    share_id: uuid.UUID | None = Field(default=None, description="The share rewarded, for a share reward.")
     kind: RewardKind
     generation: int = Field(ge=0, description="Generation of the rewarded referral; 0 for a share reward.")
     discount_code: str | None = Field(default=None, max_length=32, description="For kind discount_code: the "

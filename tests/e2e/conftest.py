@@ -9,8 +9,10 @@ import pytest
 from kaskade_devtools.stack import ROOT, Stack
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def stack(infra: Any) -> Iterator[Stack]:
+    # Per module, so the stack is gone before other tests run their own instances of the services
+    # (a live stack would join their consumer groups and take their events).
     s = Stack(log_dir=ROOT / ".local/e2e-logs", http_port=8300)
     s.start(timeout=90)
     try:

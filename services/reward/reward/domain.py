@@ -154,8 +154,9 @@ def granted_fact(c: Candidate) -> RewardGranted:
 
 def declined_fact(c: Candidate, reason: str) -> RewardDeclined:
     return RewardDeclined(reward_id=c.reward_id, idempotency_key=c.idempotency_key, campaign_id=c.campaign_id,
-                          conversion_id=c.conversion_id, rule_id=c.rule.rule_id, recipient_id=c.recipient_id,
-                          role=c.role, amount_minor=c.amount_minor, currency=c.currency, reason=reason)
+                          conversion_id=c.conversion_id, share_id=c.share_id, rule_id=c.rule.rule_id,
+                          recipient_id=c.recipient_id, role=c.role, amount_minor=c.amount_minor, currency=c.currency,
+                          reason=reason)
 
 
 def revocable(amount_minor: int, revoked_minor: int, refunded_total_minor: int, conversion_amount_minor: int,

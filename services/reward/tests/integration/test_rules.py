@@ -95,7 +95,8 @@ async def test_sharing_is_rewarded_up_to_the_cap_per_period(kit: Any, ago: Any) 
     assert [(g.payload.share_id, g.payload.role, g.payload.generation, g.payload.conversion_id, g.payload.status)
             for g in gifts] == [(s.payload.share_id, "sharer", 0, None, "confirmed") for s in shares[:3]]
     (declined,) = kit.out.events("RewardDeclined")
-    assert (declined.payload.reason, declined.payload.recipient_id) == ("share_cap", "sam")
+    assert (declined.payload.reason, declined.payload.recipient_id, declined.payload.share_id) == \
+        ("share_cap", "sam", shares[3].payload.share_id)
     await kit.applied(shares[1])
     assert await kit.db.fetchval("SELECT count(*) FROM rewards WHERE tenant_id = $1", kit.tenant) == 4
     assert await kit.earned("confirmed") == {"sam": 300}
