@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -81,7 +82,9 @@ async def main() -> int:
     print(f"[{results['total_s']:6.1f}s] done\n")
     print(render(results, results["summary"]))
     RESULT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    RESULT_PATH.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    # Figures read back from Postgres may be Decimals (sums); JSON takes them as numbers.
+    RESULT_PATH.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2,
+                                         default=lambda v: float(v) if isinstance(v, Decimal) else str(v)))
     print(f"\nfigures written to {RESULT_PATH}")
     return 1 if results["errors"] else 0
 
