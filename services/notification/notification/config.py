@@ -41,6 +41,9 @@ class Settings(ServiceSettings):
 
     # Webhooks
     webhook_timeout_s: float = Field(default=10.0, description="Per attempt: connect, send and answer.")
+    webhook_lease_s: float | None = Field(default=None, description="A claimed delivery not recorded by then (its "
+                                                                    "instance died) is attempted again; default "
+                                                                    "twice the timeout plus 30 s.")
     webhook_concurrency: int = Field(default=512, description="Attempts in flight in this process.")
     webhook_per_endpoint: int = Field(default=16, description="Attempts in flight per endpoint.")
     webhook_per_tenant: int = Field(default=64, description="Attempts in flight per tenant, all endpoints.")

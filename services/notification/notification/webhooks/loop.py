@@ -40,7 +40,7 @@ class WebhookDelivery:
         self.s, self.pool, self.clock, self.outbox = settings, pool, clock, outbox or Outbox()
         self.policy = domain.Policy(settings.webhook_max_attempts, settings.webhook_backoff_initial_s,
                                     settings.webhook_backoff_max_s, timedelta(seconds=settings.webhook_disable_after_s))
-        self.lease = timedelta(seconds=settings.webhook_timeout_s * 2 + 30)
+        self.lease = timedelta(seconds=settings.webhook_lease_s or settings.webhook_timeout_s * 2 + 30)
         # Held = claimed by this process (queued here or in flight); running = in flight.
         self.endpoint_held: Counter[uuid.UUID] = Counter()
         self.tenant_held: Counter[str] = Counter()
