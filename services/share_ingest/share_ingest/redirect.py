@@ -4,13 +4,15 @@ This is the busiest route Kaskade serves, so it stays lean:
 - `RedirectFastPath` answers `GET /r/{code}` in front of the FastAPI app, so a visit skips the
   routing and middleware stack built for the JSON API. The FastAPI route documents it in the
   OpenAPI document and answers the same way when the app runs without the fast path.
-- links are cached for `link_cache_s`, so a paused campaign answers 410 at most that much later;
+- links are cached for `link_cache_s` and refreshed in the background, so a paused campaign answers
+  410 about that much later;
 - bot verdicts are cached per user agent, and each link's landing URL is split once around the click id;
 - clicks are written by group commit (clickwriter.py): the visitor is redirected once the click
   is durable, but many visitors share one statement.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -60,24 +62,41 @@ class Link:
 
 
 class LinkCache:
-    """code -> Link (or None for an unknown code, so scans of random codes do not reach the database)."""
+    """code -> Link (or None for an unknown code, so scans of random codes do not reach the database).
+
+    A link past its time is still served while one lookup refreshes it in the background, so busy
+    links never make a visitor wait for the database; only a link seen for the first time does."""
 
     def __init__(self, pool: Callable[[], asyncpg.Pool], ttl_s: float) -> None:
         self.pool, self.ttl_s = pool, ttl_s
         self._links: dict[str, tuple[Link | None, float]] = {}
+        self._refreshing: set[str] = set()
 
     async def get(self, code: str) -> Link | None:
         hit = self._links.get(code)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        if hit is None:
+            return await self._load(code)
+        if hit[1] <= time.monotonic() and code not in self._refreshing:
+            self._refreshing.add(code)
+            asyncio.get_running_loop().create_task(self._refresh(code))
+        return hit[0]
+
+    async def _refresh(self, code: str) -> None:
+        try:
+            await self._load(code)
+        except Exception:  # noqa: BLE001 - the stale entry stays; the next visit tries again
+            pass
+        finally:
+            self._refreshing.discard(code)
+
+    async def _load(self, code: str) -> Link | None:
         async with self.pool().acquire() as conn:
             row = await repo.find_link(conn, code)
         link = Link.of(code, row) if row else None
         if self.ttl_s > 0:
             if len(self._links) >= _MAX_CACHED:
                 self._links.clear()
-            self._links[code] = (link, now + self.ttl_s)
+            self._links[code] = (link, time.monotonic() + self.ttl_s)
         return link
 
 
