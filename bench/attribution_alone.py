@@ -20,12 +20,11 @@ import uuid
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.attribution_history import History, click_uuid
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
-from bench.kafka_io import Tap, TenantEvents, producer, send_all
+from bench.kafka_io import Tap, TenantEvents, producer, send_all, start_group_at_end
 from bench.messages import outgoing
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
@@ -43,20 +42,6 @@ REPEAT_SHARE = 0.3  # of the conversions, purchases by customers already bound (
 
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
-
-
-async def start_group_at_end(bootstrap: str) -> None:
-    """Commit the end of every input partition for the bench's group, so it reads only what comes next."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False)
-    await c.start()
-    try:
-        await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
-        parts = [TopicPartition(t, p) for t in INPUTS for p in (c.partitions_for_topic(t) or ())]
-        ends = await c.end_offsets(parts)
-        c.assign(parts)
-        await c.commit({tp: off for tp, off in ends.items()})
-    finally:
-        await c.stop()
 
 
 def conversions(h: History, n: int, rng: random.Random) -> list[Any]:
@@ -103,7 +88,7 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
     scale, n = _int("BENCH_ATTRIBUTION_SCALE", 10), _int("BENCH_ATTRIBUTION_CONVERSIONS", 50_000)
     dsn = os.environ["KASKADE_ATTRIBUTION_DATABASE_URL"]
     histories = [History(f"bench-attr-{secrets.token_hex(4)}", customers * k, clicks * k) for k in (1, scale)]
-    await start_group_at_end(cfg.bootstrap)
+    await start_group_at_end(cfg.bootstrap, GROUP, INPUTS)
     log_dir = LOG_DIR / "attribution"
     (log_dir / "attribution.log").unlink(missing_ok=True)
     stack = Stack(log_dir=log_dir, http_port=_int("BENCH_ATTRIBUTION_PORT", 8740),

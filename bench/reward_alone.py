@@ -23,11 +23,10 @@ import uuid
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
-from bench.kafka_io import Tap, TenantEvents, producer, send_all
+from bench.kafka_io import Tap, TenantEvents, producer, send_all, start_group_at_end
 from bench.messages import outgoing
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
@@ -46,20 +45,6 @@ VERDICTS = ("RewardGranted", "RewardDeclined")
 
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
-
-
-async def start_group_at_end(bootstrap: str) -> None:
-    """Commit the end of every input partition for the bench's group, so it reads only what comes next."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False)
-    await c.start()
-    try:
-        await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
-        parts = [TopicPartition(t, p) for t in INPUTS for p in (c.partitions_for_topic(t) or ())]
-        ends = await c.end_offsets(parts)
-        c.assign(parts)
-        await c.commit({tp: off for tp, off in ends.items()})
-    finally:
-        await c.stop()
 
 
 async def define(cfg: BenchConfig, conn: asyncpg.Connection, tenant: str, campaigns: list[str], budget: int) -> None:
@@ -124,7 +109,7 @@ async def measure(cfg: BenchConfig, conn: asyncpg.Connection, campaigns: list[st
 async def run_reward(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
     n, spread, fit = _int("BENCH_REWARD_N", 50_000), _int("BENCH_REWARD_CAMPAIGNS", 60), \
         float(os.environ.get("BENCH_REWARD_FIT", 0.9))
-    await start_group_at_end(cfg.bootstrap)
+    await start_group_at_end(cfg.bootstrap, GROUP, INPUTS)
     log_dir = LOG_DIR / "reward"
     (log_dir / "reward.log").unlink(missing_ok=True)
     stack = Stack(log_dir=log_dir, http_port=_int("BENCH_REWARD_PORT", 8760),

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import uvicorn
 from fastapi import FastAPI, Request
+from pydantic import BaseModel, Field
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,6 +26,17 @@ from kaskade_platform.http import BodyLimitMiddleware, CorrelationIdMiddleware
 from kaskade_platform.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
+
+
+class Error(BaseModel):
+    """The body of every error answer: a code a program can act on, and what is wrong."""
+    error: str = Field(examples=["validation_failed"])
+    detail: Any = None
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a router can give, documented once for its OpenAPI document."""
+    return {code: {"model": Error} for code in codes}
 
 
 def service_app(runtime: ServiceRuntime, *, title: str, description: str = "") -> FastAPI:

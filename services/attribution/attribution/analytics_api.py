@@ -16,16 +16,13 @@ from attribution import analytics_queries as q
 from attribution.analytics_queries import Dimension
 from kaskade_contracts.fields import CampaignId
 from kaskade_platform.tenantauth import TenantAuth
+from kaskade_platform.webapp import error_responses
 
 Key = int | str | None
 
 
-class Error(BaseModel):
-    error: str = Field(examples=["unauthenticated"])
-    detail: Any = None
 
-
-ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (401, 422, 429, 503)}
+ERRORS = error_responses(401, 422, 429, 503)
 
 
 class FunnelStep(BaseModel):

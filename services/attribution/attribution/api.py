@@ -6,7 +6,7 @@ import base64
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -15,16 +15,13 @@ from pydantic import BaseModel, Field
 from attribution import cascade_queries as q
 from kaskade_contracts.fields import CampaignId, CustomerId
 from kaskade_platform.tenantauth import TenantAuth
+from kaskade_platform.webapp import error_responses
 
 Pool = Callable[[], asyncpg.Pool]
 
 
-class Error(BaseModel):
-    error: str = Field(examples=["unauthenticated"])
-    detail: Any = None
 
-
-ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (400, 401, 422, 429, 503)}
+ERRORS = error_responses(400, 401, 422, 429, 503)
 
 
 class Node(BaseModel):

@@ -7,17 +7,14 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from kaskade_contracts.envelope import Contract
+from kaskade_platform.webapp import error_responses
 from notification.webhooks.domain import EVENT_TYPES
 
 EventType = Literal[tuple(EVENT_TYPES.values())]  # type: ignore[valid-type]
 
 
-class Error(BaseModel):
-    error: str = Field(examples=["not_found"])
-    detail: Any = None
 
-
-ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (400, 401, 404, 409, 413, 422, 429, 503)}
+ERRORS = error_responses(400, 401, 404, 409, 413, 422, 429, 503)
 
 
 class EndpointIn(Contract):

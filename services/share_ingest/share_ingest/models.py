@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from kaskade_contracts.intake import _ClickFields, _ConversionFields, _RefundFields, _ShareFields
+from kaskade_platform.webapp import error_responses
 
 MAX_BATCH = 1000
 
@@ -104,14 +105,8 @@ class RefundResponse(BaseModel):
     full: bool | None = None
 
 
-class Error(BaseModel):
-    error: str = Field(examples=["validation_failed"])
-    detail: Any = None
-
-
-# Every error a route can answer, documented once for the OpenAPI document.
-ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (400, 401, 404, 409, 413, 422, 429, 503)}
-OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"model": Error}}
+ERRORS = error_responses(400, 401, 404, 409, 413, 422, 429, 503)
+OPERATOR_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
 def replayed(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:

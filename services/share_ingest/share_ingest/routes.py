@@ -9,8 +9,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
@@ -22,7 +21,7 @@ from share_ingest import domain, repo
 from share_ingest.auth import TenantAuth
 from share_ingest.intake import Intake, Outcome
 from share_ingest.models import (ERRORS, BatchItem, BatchRequest, BatchResponse, ClickRequest, ClickResponse, ConversionRequest,
-                                 ConversionResponse, Error, ItemResult, RefundRequest, RefundResponse, ShareRequest,
+                                 ConversionResponse, ItemResult, RefundRequest, RefundResponse, ShareRequest,
                                  ShareResponse, replayed)
 
 log = logging.getLogger(__name__)
