@@ -15,14 +15,12 @@ import asyncpg
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
-                                               response_schema_conformance, status_code_conformance)
 
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import ApiKeyChanged
+from kaskade_devtools.fuzz import CHECKS, constrained, fuzz_settings
 from kaskade_devtools.stack import ROOT, Stack
 from kaskade_devtools.testing import produce
 from kaskade_platform import apikeys
@@ -30,18 +28,7 @@ from notification.app import build
 from notification.config import Settings
 
 pytestmark = pytest.mark.integration
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None, print_blob=False,
-                suppress_health_check=list(HealthCheck), phases=(Phase.explicit, Phase.generate))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
-
-
-def constrained(schema: dict[str, Any]) -> bool:
-    """Whether some value of the parameter's type breaks its schema."""
-    if any(k in schema for k in ("pattern", "format", "enum", "const", "minLength", "maxLength", "minimum",
-                                 "maximum")) or schema.get("type") not in (None, "string", "null"):
-        return True
-    return any(constrained(s) for s in schema.get("anyOf", []))
+FUZZ = fuzz_settings(25)
 
 
 def cases() -> list[Any]:

@@ -19,13 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
-                                               response_schema_conformance, status_code_conformance)
 
+from kaskade_devtools.fuzz import CHECKS, constrained, fuzz_settings
 from kaskade_devtools.stack import ROOT, Stack
 from kaskade_devtools.testing import register_tenant
 from share_ingest.app import build
@@ -33,18 +31,7 @@ from share_ingest.config import Settings
 
 pytestmark = pytest.mark.integration
 MAX_EXAMPLES = 30
-FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None, print_blob=False,
-                suppress_health_check=list(HealthCheck), phases=(Phase.explicit, Phase.generate, Phase.shrink))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
-
-
-def constrained(schema: dict[str, Any]) -> bool:
-    """Whether some value of the parameter's type breaks its schema."""
-    if any(k in schema for k in ("pattern", "format", "enum", "const", "minLength", "maxLength", "minimum",
-                                 "maximum")) or schema.get("type") not in (None, "string", "null"):
-        return True
-    return any(constrained(s) for s in schema.get("anyOf", []))
+FUZZ = fuzz_settings(MAX_EXAMPLES, shrink=True)
 
 
 def documented_operations() -> dict[tuple[str, str], bool]:
