@@ -5,6 +5,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SQL="$ROOT/deploy/local/sql/bootstrap.sql"
+CONF="$ROOT/deploy/local/postgres/kaskade.conf"
 CLUSTER="${KASKADE_PG_CLUSTER:-main}"
 PORT=5432
 WAIT_SECONDS="${KASKADE_PG_WAIT_SECONDS:-30}"
@@ -48,8 +49,16 @@ cmd_start() {
   fi
   # The socket directory lives on a tmpfs that may be gone after a reboot of a container.
   as_root install -d -o postgres -g postgres -m 2775 /var/run/postgresql
+  local changed=0
+  install_conf "$ver" && changed=1
   if [[ "$status" == online* ]]; then
-    log "cluster $ver/$CLUSTER already running"
+    if ((changed)); then
+      # shared_buffers and preloaded libraries only change with a restart.
+      log "restarting cluster $ver/$CLUSTER for the settings in $CONF"
+      as_root pg_ctlcluster "$ver" "$CLUSTER" restart
+    else
+      log "cluster $ver/$CLUSTER already running"
+    fi
   else
     log "starting cluster $ver/$CLUSTER"
     as_root pg_ctlcluster "$ver" "$CLUSTER" start
@@ -60,6 +69,14 @@ cmd_start() {
     sleep 0.5
   done
   log "accepting connections on 127.0.0.1:$PORT"
+}
+
+# Kaskade's server settings as conf.d/kaskade.conf of the cluster; succeeds only when the file changed.
+install_conf() {
+  local target="/etc/postgresql/$1/$CLUSTER/conf.d/kaskade.conf"
+  if cmp -s "$CONF" "$target"; then return 1; fi
+  as_root install -D -o postgres -g postgres -m 0644 "$CONF" "$target"
+  log "installed $target"
 }
 
 # Password auth over TCP from 127.0.0.1 must be allowed (Debian's default pg_hba.conf does it).

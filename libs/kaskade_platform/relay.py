@@ -14,6 +14,7 @@ import time
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from kaskade_platform.batches import BatchSender, Record
 from kaskade_platform.db import is_unavailable
 from kaskade_platform.outbox import Outbox
 
@@ -26,6 +27,7 @@ class OutboxRelay:
                  batch_size: int = 1000, poll_interval_s: float = 0.5, retention_s: float = 86400.0,
                  backoff_max_s: float = 5.0) -> None:
         self.pool, self.producer, self.outbox, self.schema = pool, producer, outbox, schema
+        self.sender = BatchSender(producer)
         self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
         self.backoff_max_s = backoff_max_s
         self._stopping = asyncio.Event()
@@ -83,12 +85,11 @@ class OutboxRelay:
                 return 0
             # Hand every record to the producer first, then wait for all acks: one round trip per
             # batch instead of one per event. The producer is idempotent with acks=all.
-            send = self.producer.send
-            futures = [await send(r["topic"], r["body"], key=r["partition_key"],
-                                  headers=[(k, v.encode()) for k, v in r["headers"].items()]) for r in rows]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            sent = [r["id"] for r, res in zip(rows, results) if not isinstance(res, BaseException)]
-            failed = [(r["id"], repr(res)) for r, res in zip(rows, results) if isinstance(res, BaseException)]
+            results = await self.sender.send([
+                Record(r["topic"], r["partition_key"], r["body"],
+                       [(k, v.encode()) for k, v in r["headers"].items()] if r["headers"] else []) for r in rows])
+            sent = [r["id"] for r, err in zip(rows, results) if err is None]
+            failed = [(r["id"], repr(err)) for r, err in zip(rows, results) if err is not None]
             if self.retention_s > 0:
                 await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
                 await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", sent)

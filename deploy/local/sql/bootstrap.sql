@@ -57,3 +57,7 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- Per-statement timings for whoever operates the cluster (the library is preloaded by
+-- deploy/local/postgres/kaskade.conf): SELECT ... FROM pg_stat_statements ORDER BY total_exec_time.
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;

@@ -64,6 +64,30 @@ async def test_the_ledger_balances_and_the_budget_is_funded_minus_granted(kit: A
     assert await kit.earned() == {"anna": 1000, "bert": 500}
 
 
+async def test_the_ledger_refuses_dangling_references_and_any_rewrite_of_its_history(kit: Any) -> None:
+    fact = kit.attributed("dora")
+    await kit.send(fact)
+    (granted,) = await kit.rewards_for(fact)
+    tx_id = granted.payload.reward_id  # a grant's ledger transaction shares the reward's id
+    account_id = await kit.db.fetchval("SELECT account_id FROM ledger_entries WHERE tx_id = $1 LIMIT 1", tx_id)
+    async with kit.db.acquire() as conn:
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="missing transaction or account"):
+            await conn.execute("INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES ($1, $2, 1)",
+                               uuid.uuid4(), account_id)
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="missing transaction or account"):
+            await conn.execute("INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES ($1, -1, 1)", tx_id)
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="missing ledger transaction"):
+            await conn.execute("UPDATE rewards SET tx_id = $2 WHERE reward_id = $1", granted.payload.reward_id,
+                               uuid.uuid4())
+        for statement in ("UPDATE ledger_entries SET amount = 0 WHERE tx_id = $1",
+                          "DELETE FROM ledger_transactions WHERE tx_id = $1",
+                          "DELETE FROM accounts WHERE account_id = (SELECT min(account_id) FROM ledger_entries "
+                          "WHERE tx_id = $1)"):
+            with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+                await conn.execute(statement, tx_id)
+    await kit.assert_ledger_balances()
+
+
 async def test_a_double_sided_campaign_rewards_referrer_and_referee_per_purchase_not_per_signup(
         kit: Any, summarize: Any) -> None:
     await kit.define(kit.campaign(1, referrer=300, referee=200, budget_minor=10_000))
