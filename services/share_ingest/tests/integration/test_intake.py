@@ -7,6 +7,7 @@ The service runs in this process with its real runtime; a later event on the sam
 from __future__ import annotations
 
 import asyncio
+import os
 
 import uuid
 from collections.abc import AsyncIterator
@@ -109,6 +110,34 @@ async def test_an_unknown_campaign_is_refused_and_nothing_is_written(client: htt
 
     assert r.status_code == 422 and r.json()["error"] == "unknown_campaign"
     assert await count(admin, "shares", tenant) == 0
+
+
+async def test_the_schema_refuses_facts_referring_to_nothing_and_never_deletes_what_they_refer_to(
+        client: httpx.AsyncClient, tenant: str) -> None:
+    r = await share(client, tenant)
+    assert r.status_code == 201, r.text
+    code = r.json()["referral_code"]
+    conn = await asyncpg.connect(os.environ["KASKADE_SHARE_INGEST_DATABASE_URL"], server_settings={
+        "search_path": "share_ingest"})
+    try:
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="campaign nope of tenant"):
+            await conn.execute(
+                """INSERT INTO conversions (tenant_id, conversion_id, campaign_id, customer_id, kind, amount_minor,
+                                            currency, occurred_at)
+                   SELECT $1, gen_random_uuid(), c, 'ben', 'signup', 0, 'EUR', now()
+                   FROM unnest(ARRAY['default', 'nope']) AS c""", tenant)
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="referral code no-such-code"):
+            await conn.execute(
+                """INSERT INTO clicks (tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent, referer,
+                                       occurred_at)
+                   SELECT $1, gen_random_uuid(), c, 'v', 'ip', 'ua', '', now()
+                   FROM unnest(ARRAY[$2, 'no-such-code']) AS c""", tenant, code)
+        for table in ("shares", "campaigns"):
+            with pytest.raises(asyncpg.RestrictViolationError, match="never deleted"):
+                await conn.execute(f"DELETE FROM {table} WHERE tenant_id = $1", tenant)
+        assert await conn.fetchval("SELECT count(*) FROM conversions WHERE tenant_id = $1", tenant) == 0
+    finally:
+        await conn.close()
 
 
 @pytest.mark.parametrize("path, body, field", [
