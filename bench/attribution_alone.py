@@ -7,7 +7,10 @@ BENCH_ATTRIBUTION_CLICKS (1,000,000), BENCH_ATTRIBUTION_SCALE (10), BENCH_ATTRIB
 (50,000), BENCH_ATTRIBUTION_PORT (8740; the service's HTTP API listens on it + 1).
 
 The service runs in a consumer group of its own (attribution-bench), started at the topics' end,
-so neither a backlog nor another attribution instance (tests, a dev stack) shares its work.
+so neither a backlog nor another attribution instance (tests, a dev stack) shares its work. It runs
+the decisions only (KASKADE_ATTRIBUTION_ANALYTICS=false): the viral-analytics projection is a read
+model in a group of its own, which ops run on instances of its own when it must not take CPU from
+the decisions.
 """
 from __future__ import annotations
 
@@ -92,7 +95,8 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
     log_dir = LOG_DIR / "attribution"
     (log_dir / "attribution.log").unlink(missing_ok=True)
     stack = Stack(log_dir=log_dir, http_port=_int("BENCH_ATTRIBUTION_PORT", 8740),
-                  extra_env={**cfg.service_env, "KASKADE_ATTRIBUTION_SERVICE_NAME": GROUP})
+                  extra_env={**cfg.service_env, "KASKADE_ATTRIBUTION_SERVICE_NAME": GROUP,
+                                                "KASKADE_ATTRIBUTION_ANALYTICS": "false"})
     conn = await asyncpg.connect(dsn)
     try:
         stack.start("attribution", timeout=cfg.startup_timeout_s)  # from the main thread, as Stack wants

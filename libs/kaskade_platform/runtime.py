@@ -68,6 +68,10 @@ class ServiceRuntime:
         """Run `job` periodically in its own transaction; the events it returns go to the outbox."""
         self._jobs.append((interval_s, job))
 
+    @property
+    def periodic_jobs(self) -> list[Job]:
+        return [job for _, job in self._jobs]
+
     async def run_job(self, job: Job) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             emitted = await job(conn)

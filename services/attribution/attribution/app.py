@@ -25,22 +25,24 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, schema="attribution", migrations_dir=MIGRATIONS,
                              topics=(topics.TENANTS, topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS,
                                      topics.CONVERSIONS, topics.ATTRIBUTIONS))
-    attribution = Attribution(hold_grace_s=settings.hold_grace_s, refund_hold_s=settings.refund_hold_s)
-    # One subscription, so a share and the conversion it enables are never applied out of order
-    # by two concurrent transactions of this instance.
-    runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS,
-                     topics.CONVERSIONS], {
-        **tenantauth.HANDLERS,
-        CampaignDefined: attribution.on_campaigns,
-        CustomerErased: attribution.on_erasures,
-        ShareRecorded: attribution.on_shares,
-        LinkClicked: attribution.on_clicks,
-        ConversionRecorded: attribution.on_conversions,
-        RefundRecorded: attribution.on_refunds,
-    })
-    runtime.every(settings.hold_sweep_interval_s, attribution.sweep_held)
-    # The viral analytics read models: a consumer group of their own, so they never hold attribution up.
-    consume_analytics(runtime)
+    if settings.decisions:
+        attribution = Attribution(hold_grace_s=settings.hold_grace_s, refund_hold_s=settings.refund_hold_s)
+        # One subscription, so a share and the conversion it enables are never applied out of order
+        # by two concurrent transactions of this instance.
+        runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS,
+                         topics.CONVERSIONS], {
+            **tenantauth.HANDLERS,
+            CampaignDefined: attribution.on_campaigns,
+            CustomerErased: attribution.on_erasures,
+            ShareRecorded: attribution.on_shares,
+            LinkClicked: attribution.on_clicks,
+            ConversionRecorded: attribution.on_conversions,
+            RefundRecorded: attribution.on_refunds,
+        })
+        runtime.every(settings.hold_sweep_interval_s, attribution.sweep_held)
+    if settings.analytics:
+        # The viral analytics read models: a consumer group of their own, so they never hold attribution up.
+        consume_analytics(runtime, group_id=f"{settings.service_name}-analytics")
     return runtime
 
 

@@ -12,5 +12,10 @@ class Settings(ServiceSettings):
     hold_grace_s: float = Field(default=600.0, description="How long a conversion waits for its click or share "
                                                            "to arrive before it is recorded as unattributed.")
     hold_sweep_interval_s: float = 5.0
+    # Ops can split the two consumers over instances, so a catching-up projection never takes
+    # CPU from the decisions: DECISIONS=false on analytics instances, ANALYTICS=false on the others.
+    decisions: bool = Field(default=True, description="Decide conversions here (consumer group `<service_name>`).")
+    analytics: bool = Field(default=True, description="Run the viral-analytics projection here (consumer group "
+                                                      "`<service_name>-analytics`).")
     refund_hold_s: float = Field(default=86_400.0, description="How long a refund waits for its conversion's "
                                                                "verdict before it is forgotten.")
