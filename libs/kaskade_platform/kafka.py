@@ -71,8 +71,20 @@ def _raw_bodies(message: object) -> object:
 
 
 def subscribe(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics: Iterable[Topic], *,
-              max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int = 50) -> None:
-    """Register a batch subscriber that commits offsets only after the batch's transaction commits."""
+              max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int = 50, members: int = 1) -> None:
+    """Register a batch subscriber that commits offsets only after the batch's transaction commits.
+
+    With `members` > 1, that many Kafka consumers join the group from this process, each with
+    partitions of its own, so one's transaction overlaps another's decoding; a partition is still
+    applied by one of them at a time, in order, exactly as with more instances."""
+    topics = tuple(topics)
+    for _ in range(members):
+        _subscribe_one(router, consumer, topics, max_records=max_records, batch_timeout_ms=batch_timeout_ms,
+                       fetch_max_wait_ms=fetch_max_wait_ms)
+
+
+def _subscribe_one(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics: tuple[Topic, ...], *,
+                   max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int) -> None:
 
     async def consume(bodies: list[bytes], message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)

@@ -16,6 +16,7 @@ import asyncpg
 
 from kaskade_contracts.topics import Topic
 from kaskade_platform import logging as klog
+from kaskade_platform.claims import purge_claims
 from kaskade_platform.consumer import BatchConsumer, Handler
 from kaskade_platform.db import create_pool
 from kaskade_platform.kafka import ensure_topics, make_broker, make_producer, subscribe
@@ -60,7 +61,7 @@ class ServiceRuntime:
             max_attempts=s.max_attempts, backoff_initial_s=s.retry_backoff_initial_s,
             backoff_max_s=s.retry_backoff_max_s, topic_order=[t.name for t in topics], claim_scope=group_id or "")
         subscribe(self.broker, consumer, topics, max_records=s.consume_max_records,
-                  batch_timeout_ms=s.consume_batch_timeout_ms)
+                  batch_timeout_ms=s.consume_batch_timeout_ms, members=s.consume_members)
         self.consumers.append(consumer)
         return consumer
 
@@ -79,6 +80,18 @@ class ServiceRuntime:
         if emitted:
             self.outbox.notify_committed()
         return len(emitted)
+
+    async def _purge_claims_forever(self) -> None:
+        """Each chunk commits on its own (no transaction around them): a purge never holds locks long."""
+        while True:
+            await asyncio.sleep(self.settings.claim_purge_interval_s)
+            try:
+                async with self.pool.acquire() as conn:
+                    purged = await purge_claims(conn, self.settings.claim_retention_s)
+                if purged:
+                    log.info("purged expired claims", extra={"schema": self.schema, "claims": purged})
+            except Exception as exc:  # noqa: BLE001 - housekeeping retries on its next tick
+                log.warning("claim purge failed", extra={"error": repr(exc)})
 
     async def _repeat(self, interval_s: float, job: Job) -> None:
         while True:
@@ -103,6 +116,7 @@ class ServiceRuntime:
                                  retention_s=s.outbox_retention_s, backoff_max_s=s.retry_backoff_max_s)
         self.relay.start()
         self._job_tasks = [asyncio.create_task(self._repeat(i, j)) for i, j in self._jobs]
+        self._job_tasks.append(asyncio.create_task(self._purge_claims_forever()))
         log.info("service started", extra={"schema": self.schema})
 
     async def stop(self) -> None:

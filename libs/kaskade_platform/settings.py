@@ -22,6 +22,15 @@ class ServiceSettings(BaseSettings):
     # Consumer: one batch is one database transaction.
     consume_max_records: int = 500
     consume_batch_timeout_ms: int = 20
+    consume_members: int = Field(
+        default=1, ge=1, description="Kafka consumers per subscription in this process, each with partitions of its "
+                                     "own: while one batch waits for Postgres another is decoded. The guarantees are "
+                                     "those of running more instances.")
+    claim_retention_s: float = Field(
+        default=14 * 86_400.0, description="How long processed event ids are kept for deduplication; longer than "
+                                           "the event topics keep records (7 days), so Kafka cannot redeliver an "
+                                           "event whose claim is gone.")
+    claim_purge_interval_s: float = 600.0
     max_attempts: int = Field(default=5, description="Attempts before a failing event goes to its dead-letter topic.")
     retry_backoff_initial_s: float = 0.05
     retry_backoff_max_s: float = 5.0

@@ -21,6 +21,7 @@ from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import Channel, RecordShare
 from kaskade_contracts.topics import Topic
 from kaskade_devtools.testing import TopicWatcher, produce
+from kaskade_platform.claims import purge_claims
 from kaskade_platform.consumer import BatchConsumer
 from kaskade_platform.db import create_pool
 from kaskade_platform.kafka import ensure_topics, subscribe
@@ -193,3 +194,19 @@ async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back
     finally:
         await relay.stop()
         await producer.stop()
+
+
+async def test_claims_older_than_the_retention_are_purged_in_chunks_and_younger_ones_kept(pool: Any) -> None:
+    old, young = [uuid.uuid4() for _ in range(25)], [uuid.uuid4() for _ in range(5)]
+    async with pool.acquire() as conn:
+        # Claims left from earlier runs of this test are older still; clear them so the count is exact.
+        await purge_claims(conn, 3 * 86_400)
+        await conn.execute(
+            """INSERT INTO processed_events (event_id, topic, consumer_group, processed_at)
+               SELECT e, 'kaskade.test.v1', 'purge-test', now() - make_interval(days => d)
+               FROM unnest($1::uuid[], $2::int[]) AS x(e, d)""",
+            old + young, [20] * len(old) + [1] * len(young))
+        assert await purge_claims(conn, 14 * 86_400, chunk=10) == len(old)
+        left = {r["event_id"] for r in await conn.fetch(
+            "SELECT event_id FROM processed_events WHERE event_id = ANY($1::uuid[])", old + young)}
+    assert left == set(young)
