@@ -4,7 +4,8 @@ conversions fed straight onto kaskade.conversions.v1 as fast as the producer can
 Run twice, with the history at 1x and at BENCH_ATTRIBUTION_SCALE x (each its own tenant): the
 cost per conversion must not grow with history. Knobs: BENCH_ATTRIBUTION_CUSTOMERS (100,000),
 BENCH_ATTRIBUTION_CLICKS (1,000,000), BENCH_ATTRIBUTION_SCALE (10), BENCH_ATTRIBUTION_CONVERSIONS
-(50,000), BENCH_ATTRIBUTION_PORT (8740; the service's HTTP API listens on it + 1).
+(50,000), BENCH_ATTRIBUTION_MEMBERS (2 Kafka group members in the one instance:
+KASKADE_ATTRIBUTION_CONSUME_MEMBERS), BENCH_ATTRIBUTION_PORT (8740; the service's HTTP API listens on it + 1).
 
 The service runs in a consumer group of its own (attribution-bench), started at the topics' end,
 so neither a backlog nor another attribution instance (tests, a dev stack) shares its work. It runs
@@ -90,12 +91,14 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
     customers, clicks = _int("BENCH_ATTRIBUTION_CUSTOMERS", 100_000), _int("BENCH_ATTRIBUTION_CLICKS", 1_000_000)
     scale, n = _int("BENCH_ATTRIBUTION_SCALE", 10), _int("BENCH_ATTRIBUTION_CONVERSIONS", 50_000)
     dsn = os.environ["KASKADE_ATTRIBUTION_DATABASE_URL"]
+    members = result["members"] = _int("BENCH_ATTRIBUTION_MEMBERS", 2)
     histories = [History(f"bench-attr-{secrets.token_hex(4)}", customers * k, clicks * k) for k in (1, scale)]
     await start_group_at_end(cfg.bootstrap, GROUP, INPUTS)
     log_dir = LOG_DIR / "attribution"
     (log_dir / "attribution.log").unlink(missing_ok=True)
     stack = Stack(log_dir=log_dir, http_port=_int("BENCH_ATTRIBUTION_PORT", 8740),
-                  extra_env={**cfg.service_env, "KASKADE_ATTRIBUTION_SERVICE_NAME": GROUP,
+                  extra_env={"KASKADE_ATTRIBUTION_CONSUME_MEMBERS": str(members), **cfg.service_env,
+                                                "KASKADE_ATTRIBUTION_SERVICE_NAME": GROUP,
                                                 "KASKADE_ATTRIBUTION_ANALYTICS": "false"})
     conn = await asyncpg.connect(dsn)
     try:

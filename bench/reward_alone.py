@@ -8,6 +8,7 @@ Two runs, each its own tenant:
 - spread: the rewards spread over BENCH_REWARD_CAMPAIGNS campaigns, each with budget to spare.
 Knobs: BENCH_REWARD_N (50,000 per run), BENCH_REWARD_CAMPAIGNS (60), BENCH_REWARD_FIT (0.9),
 BENCH_REWARD_INSTANCES (1; more instances share the spread run's partitions, never the hot one's),
+BENCH_REWARD_MEMBERS (2 Kafka group members per instance: KASKADE_REWARD_CONSUME_MEMBERS),
 BENCH_REWARD_PORT (8760). The service runs in a consumer group of its own (reward-bench),
 started at the topics' end, so neither a backlog nor another reward instance shares its work.
 The runs' rows stay in the shared database under their own tenants, as the tests' do (the ledger's
@@ -113,7 +114,8 @@ async def run_reward(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]
     log_dir = LOG_DIR / "reward"
     (log_dir / "reward.log").unlink(missing_ok=True)
     stack = Stack(log_dir=log_dir, http_port=_int("BENCH_REWARD_PORT", 8760),
-                  extra_env={**cfg.service_env, "KASKADE_REWARD_SERVICE_NAME": GROUP})
+                  extra_env={"KASKADE_REWARD_CONSUME_MEMBERS": str(_int("BENCH_REWARD_MEMBERS", 2)),
+                             **cfg.service_env, "KASKADE_REWARD_SERVICE_NAME": GROUP})
     conn = await asyncpg.connect(os.environ["KASKADE_REWARD_DATABASE_URL"], server_settings={"search_path": "reward"})
     tenants: list[str] = []
     try:
@@ -123,6 +125,7 @@ async def run_reward(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]
             await asyncio.to_thread(stack.wait_ready, *more, timeout=cfg.startup_timeout_s)
         pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
         result["instances"] = len(pids)
+        result["members_per_instance"] = _int("BENCH_REWARD_MEMBERS", 2)
         plenty = n * REWARD_MINOR * 10
         result["warmup"] = await measure(cfg, conn, ["warm"], max(n // 10, 1000), plenty, pids, tenants)
         result["hot"] = await measure(cfg, conn, ["hot"], n, int(n * fit) * REWARD_MINOR, pids, tenants)
@@ -135,7 +138,8 @@ async def run_reward(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]
                              and result["spread"]["per_s"] >= TARGET_SPREAD_PER_S}
         print(f"         reward alone: {result['hot']['per_s']}/s on one campaign (budget exact: "
               f"{result['hot_budget_exact']}), {result['spread']['per_s']}/s over {spread} campaigns "
-              f"(targets >= {TARGET_HOT_PER_S:.0f}/s and >= {TARGET_SPREAD_PER_S:.0f}/s)", flush=True)
+              f"(targets >= {TARGET_HOT_PER_S:.0f}/s and >= {TARGET_SPREAD_PER_S:.0f}/s; {len(pids)} instance(s) x "
+              f"{result['members_per_instance']} group members)", flush=True)
     finally:
         result["exit_codes"] = await asyncio.to_thread(stack.stop)
         result["tenants"] = tenants

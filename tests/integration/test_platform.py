@@ -76,13 +76,14 @@ def _share(tenant: str, sharer: str) -> Envelope[RecordShare]:
     return new_envelope(RecordShare(share_id=uuid.uuid4(), sharer_id=sharer, channel=Channel.email), tenant_id=tenant)
 
 
-async def _run_consumer(infra: Any, pool: Any, topic: Topic, handler: Any, **kw: Any) -> tuple[KafkaBroker, BatchConsumer]:
+async def _run_consumer(infra: Any, pool: Any, topic: Topic, handler: Any, members: int = 1,
+                        **kw: Any) -> tuple[KafkaBroker, BatchConsumer]:
     await ensure_topics(infra.kafka_bootstrap_servers, [topic])
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
     consumer = BatchConsumer(name="test", group_id=f"test-{uuid.uuid4().hex[:8]}", broker=broker, outbox=Outbox(),
                              pool=lambda: pool, handlers={RecordShare: handler}, backoff_initial_s=0.01,
                              backoff_max_s=0.05, **kw)
-    subscribe(broker, consumer, [topic], max_records=100, batch_timeout_ms=20)
+    subscribe(broker, consumer, [topic], max_records=100, batch_timeout_ms=20, members=members)
     await broker.start()
     return broker, consumer
 
@@ -160,6 +161,43 @@ async def test_a_redelivered_event_has_no_second_effect(infra: Any, pool: Any) -
         assert consumer.stats == {"applied": 20, "duplicates": 20, "ignored": 0, "dead_lettered": 0}
     finally:
         await broker.stop()
+
+
+async def test_two_members_in_one_process_split_the_partitions_and_apply_each_event_once(
+        infra: Any, pool: Any) -> None:
+    topic = Topic(f"test.platform.{uuid.uuid4().hex[:8]}", "test", "scratch", partitions=4)
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    in_flight, overlapped = 0, 0
+
+    async def handler(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
+        nonlocal in_flight, overlapped
+        in_flight += 1
+        overlapped = max(overlapped, in_flight)
+        await asyncio.sleep(0.05)  # long enough for the other member's batch to start meanwhile
+        await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
+                               [(e.event_id, e.payload.sharer_id) for e in events])
+        in_flight -= 1
+        return []
+
+    events = [_share(tenant, f"s{i}") for i in range(400)]
+    broker, consumer = await _run_consumer(infra, pool, topic, handler, members=2)
+    try:
+        await produce(infra.kafka_bootstrap_servers,
+                      [(topic.name, e.model_dump_json().encode(), None) for e in events])
+        for _ in range(400):
+            if consumer.stats["applied"] >= len(events):
+                break
+            await asyncio.sleep(0.05)
+        assignments = [s.consumer.assignment() for s in broker.subscribers]
+        counts = await pool.fetch("""SELECT event_id, count(*) AS n FROM test_effects
+                                     WHERE event_id = ANY($1::uuid[]) GROUP BY event_id""",
+                                  [e.event_id for e in events])
+    finally:
+        await broker.stop()
+    assert len(assignments) == 2 and all(assignments), assignments
+    assert not set.intersection(*map(set, assignments))  # each partition has one owner
+    assert len(counts) == len(events) and all(r["n"] == 1 for r in counts)
+    assert overlapped == 2  # the two members' transactions did run at the same time
 
 
 async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back(infra: Any, pool: Any) -> None:
