@@ -32,7 +32,13 @@ class CustomerFact:
     bound_by: uuid.UUID | None = None
     bound_path: str | None = None
     signed_up: bool = False
-    purchased: bool = False
+    purchases: int = 0  # attributed purchases ...
+    refunded_purchases: int = 0  # ... and how many of them were refunded in full
+
+    @property
+    def purchased(self) -> bool:
+        """Counts as a purchase in the funnel: not every attributed purchase was refunded."""
+        return self.purchases > self.refunded_purchases
     segment: str | None = None
     segment_at: datetime | None = None
     first_converted_at: datetime | None = None
@@ -47,7 +53,8 @@ class CustomerFact:
             generation=_least(self.generation, other.generation),
             referrer_id=self.referrer_id if self.referrer_id is not None else other.referrer_id,
             bound_by=bound.bound_by, bound_path=bound.bound_path,
-            signed_up=self.signed_up or other.signed_up, purchased=self.purchased or other.purchased,
+            signed_up=self.signed_up or other.signed_up, purchases=self.purchases + other.purchases,
+            refunded_purchases=self.refunded_purchases + other.refunded_purchases,
             segment=seg.segment, segment_at=seg.segment_at,
             first_converted_at=_least(self.first_converted_at, other.first_converted_at),
             first_shared_at=_least(self.first_shared_at, other.first_shared_at))
@@ -84,8 +91,16 @@ def from_attributions(facts: Iterable[Envelope[ConversionAttributed]]) -> dict[C
         _merge_into(out, (e.tenant_id, p.campaign_id, p.referee_id), CustomerFact(
             generation=p.generation, referrer_id=p.referrer_id,
             bound_by=p.conversion_id if binds else None, bound_path=p.path.value if binds else None,
-            signed_up=p.kind.value == "signup", purchased=p.kind.value == "purchase"))
+            signed_up=p.kind.value == "signup", purchases=int(p.kind.value == "purchase")))
         _merge_into(out, (e.tenant_id, p.campaign_id, p.referrer_id), CustomerFact(generation=p.generation - 1))
+    return out
+
+
+def from_full_refunds(reversals: Iterable[tuple[str, str, str]]) -> dict[CustomerKey, CustomerFact]:
+    """(tenant, campaign, referee) of each attributed purchase refunded in full for the first time."""
+    out: dict[CustomerKey, CustomerFact] = {}
+    for key in reversals:
+        _merge_into(out, key, CustomerFact(refunded_purchases=1))
     return out
 
 

@@ -15,7 +15,7 @@ from attribution import analytics_facts as facts
 from attribution import analytics_repo as repo
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope
-from kaskade_contracts.events import (ConversionAttributed, ConversionRecorded, CustomerErased, LinkClicked,
+from kaskade_contracts.events import (AttributionReversed, ConversionAttributed, ConversionRecorded, CustomerErased, LinkClicked,
                                       ShareRecorded)
 from kaskade_platform.consumer import BatchConsumer, Handler
 from kaskade_platform.runtime import ServiceRuntime
@@ -51,6 +51,16 @@ async def on_attributions(conn: asyncpg.Connection,
     return []
 
 
+async def on_reversals(conn: asyncpg.Connection,
+                       reversals: list[Envelope[AttributionReversed]]) -> list[Envelope[Any]]:
+    """A purchase refunded in full stops counting as a purchase (partial refunds leave it one)."""
+    full = [(e.tenant_id, e.payload.conversion_id, e.payload.campaign_id, e.payload.referee_id) for e in reversals
+            if e.payload.full and e.payload.conversion_amount_minor > 0]
+    if full:
+        await repo.upsert_customers(conn, facts.from_full_refunds(await repo.first_full_refunds(conn, full)))
+    return []
+
+
 async def on_erasures(conn: asyncpg.Connection, erased: list[Envelope[CustomerErased]]) -> list[Envelope[Any]]:
     for e in erased:
         await repo.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id)
@@ -59,7 +69,7 @@ async def on_erasures(conn: asyncpg.Connection, erased: list[Envelope[CustomerEr
 
 HANDLERS: dict[type[Any], Handler] = {
     ShareRecorded: on_shares, LinkClicked: on_clicks, ConversionRecorded: on_conversions,
-    ConversionAttributed: on_attributions, CustomerErased: on_erasures,
+    ConversionAttributed: on_attributions, AttributionReversed: on_reversals, CustomerErased: on_erasures,
 }
 
 

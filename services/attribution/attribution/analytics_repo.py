@@ -5,6 +5,7 @@ order instead of deadlocking.
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -69,17 +70,19 @@ async def upsert_customers(conn: asyncpg.Connection, facts: dict[CustomerKey, Cu
     await conn.execute(
         """INSERT INTO analytics_customers AS c (tenant_id, campaign_id, customer_id, generation, referrer_id,
                                                  bound_by, bound_path, signed_up, purchased, segment, segment_at,
-                                                 first_converted_at, first_shared_at)
+                                                 first_converted_at, first_shared_at, purchases, refunded_purchases)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::uuid[], $7::text[],
                                 $8::bool[], $9::bool[], $10::text[], $11::timestamptz[], $12::timestamptz[],
-                                $13::timestamptz[])
+                                $13::timestamptz[], $14::int[], $15::int[])
            ON CONFLICT (tenant_id, campaign_id, customer_id) DO UPDATE SET
              generation = least(c.generation, excluded.generation),
              referrer_id = coalesce(c.referrer_id, excluded.referrer_id),
              bound_by = coalesce(c.bound_by, excluded.bound_by),
              bound_path = CASE WHEN c.bound_by IS NULL THEN excluded.bound_path ELSE c.bound_path END,
              signed_up = c.signed_up OR excluded.signed_up,
-             purchased = c.purchased OR excluded.purchased,
+             purchases = c.purchases + excluded.purchases,
+             refunded_purchases = c.refunded_purchases + excluded.refunded_purchases,
+             purchased = c.purchases + excluded.purchases > c.refunded_purchases + excluded.refunded_purchases,
              segment = CASE WHEN excluded.segment IS NOT NULL
                              AND (c.segment_at IS NULL OR excluded.segment_at < c.segment_at)
                             THEN excluded.segment ELSE c.segment END,
@@ -91,7 +94,20 @@ async def upsert_customers(conn: asyncpg.Connection, facts: dict[CustomerKey, Cu
         [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [r.generation for r in rows],
         [r.referrer_id for r in rows], [r.bound_by for r in rows], [r.bound_path for r in rows],
         [r.signed_up for r in rows], [r.purchased for r in rows], [r.segment for r in rows],
-        [r.segment_at for r in rows], [r.first_converted_at for r in rows], [r.first_shared_at for r in rows])
+        [r.segment_at for r in rows], [r.first_converted_at for r in rows], [r.first_shared_at for r in rows],
+        [r.purchases for r in rows], [r.refunded_purchases for r in rows])
+
+
+async def first_full_refunds(conn: asyncpg.Connection,
+                             reversals: Sequence[tuple[str, uuid.UUID, str, str]]) -> list[tuple[str, str, str]]:
+    """(tenant, campaign, referee) of the conversions in `reversals` (tenant, conversion, campaign,
+    referee) not counted as refunded in full before."""
+    rows = await conn.fetch(
+        """INSERT INTO analytics_refunds (tenant_id, conversion_id)
+           SELECT * FROM unnest($1::text[], $2::uuid[]) ON CONFLICT DO NOTHING RETURNING tenant_id, conversion_id""",
+        [r[0] for r in reversals], [r[1] for r in reversals])
+    fresh = {(r["tenant_id"], r["conversion_id"]) for r in rows}
+    return [(t, campaign, referee) for t, conv, campaign, referee in dict.fromkeys(reversals) if (t, conv) in fresh]
 
 
 async def erase(conn: asyncpg.Connection, tenant_id: str, customer_id: str, replacement_id: str) -> None:

@@ -30,8 +30,9 @@ from attribution.analytics_handlers import TOPICS, consume_analytics
 from attribution.analytics_queries import Dimension
 from attribution.config import Settings
 from kaskade_contracts.envelope import Envelope, new_envelope
-from kaskade_contracts.events import (AttributionPath, Channel, ConversionAttributed, ConversionKind,
-                                      ConversionRecorded, CustomerErased, LinkClicked, ShareRecorded)
+from kaskade_contracts.events import (AttributionPath, AttributionReversed, Channel, ConversionAttributed,
+                                      ConversionKind, ConversionRecorded, CustomerErased, LinkClicked, RefundKind,
+                                      ShareRecorded)
 from kaskade_devtools.testing import produce
 from kaskade_platform.runtime import ServiceRuntime
 
@@ -246,6 +247,32 @@ async def test_redelivered_and_republished_events_count_once(loaded: Loaded, pro
 
     assert rows(await figures(projection, q.funnel, loaded.tenant)) == {"all": (4, 7, 2, 4)}
     assert [f.invites for f in await figures(projection, q.k_factor, loaded.tenant)] == [3, 1, 0]
+
+
+async def test_a_purchase_refunded_in_full_leaves_the_funnel_and_a_partial_refund_does_not(
+        projection: ServiceRuntime, infra: Any, admin: asyncpg.Pool) -> None:
+    cascade = Cascade(infra, admin)
+    first, shares = cascade.build()
+    await cascade.publish(first + shares)
+    verdicts = {(e.payload.referee_id, e.payload.kind): e.payload for e in first
+                if isinstance(e.payload, ConversionAttributed)}
+
+    def refund(who: str, amount: int, total: int) -> Envelope[AttributionReversed]:
+        v = verdicts[(who, ConversionKind.purchase)]
+        return new_envelope(AttributionReversed(
+            conversion_id=v.conversion_id, refund_id=uuid.uuid4(), campaign_id="spring", kind=RefundKind.refund,
+            referee_id=who, referrer_id=v.referrer_id, amount_minor=amount, refunded_total_minor=total,
+            conversion_amount_minor=v.amount_minor, currency="EUR", full=total >= v.amount_minor),
+            tenant_id=cascade.tenant)
+
+    # cleo and ben (who also signed up) are refunded in full, cleo in two steps and then once more;
+    # fred only in part.
+    await cascade.publish([refund("cleo", 1000, 1000), refund("fred", 500, 500), refund("ben", 2500, 2500),
+                           refund("cleo", 1500, 2500), refund("cleo", 0, 2500)])
+
+    assert rows(await figures(projection, q.funnel, cascade.tenant)) == {"all": (4, 7, 2, 2)}
+    assert rows(await figures(projection, q.funnel, cascade.tenant, Dimension.channel)) == {
+        "email": (1, 1, 0, 0), "sms": (1, 2, 0, 1), "whatsapp": (2, 4, 2, 1)}
 
 
 async def test_an_erased_customer_leaves_no_id_and_the_figures_keep_their_shape(
