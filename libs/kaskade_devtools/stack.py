@@ -94,7 +94,7 @@ class Stack:
     def _port(self, name: str, instance: int = 0) -> int:
         return self.http_port + PORT_OFFSET[name] + 10 * instance
 
-    def _env(self, name: str, instance: int = 0) -> dict[str, str]:
+    def _env(self, name: str, instance: int = 0, more: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KASKADE_") or "DATABASE_URL" not in k}
         own = f"KASKADE_{name.upper()}_DATABASE_URL"
         if own not in os.environ:
@@ -103,6 +103,7 @@ class Stack:
         env.update({f"KASKADE_{name.upper()}_HTTP_PORT": str(self._port(name, instance)),
                     "KASKADE_SHARE_INGEST_PUBLIC_BASE_URL": self.base_url, "PYTHONUNBUFFERED": "1"})
         env.update(self.extra_env)
+        env.update(more or {})
         return env
 
     def start(self, *names: str, timeout: float = 60.0) -> None:
@@ -141,13 +142,14 @@ class Stack:
                 raise TimeoutError(f"{key} did not answer on {url}")
             time.sleep(0.2)
 
-    def add_instance(self, name: str) -> str:
-        """Spawn one more instance of a consumer service (it joins the same consumer group); wait
-        for it with `wait_ready`. Spawn from the main thread: a child dies with the thread that
-        started it."""
+    def add_instance(self, name: str, env: dict[str, str] | None = None) -> str:
+        """Spawn one more instance of a consumer service (it joins the same consumer group), with
+        `env` on top of the stack's; wait for it with `wait_ready`. Spawn from the main thread: a
+        child dies with the thread that started it."""
         n = sum(1 for key in self.processes if key.split("#")[0] == name) + 1
         key = f"{name}#{n}"
-        self.processes[key] = ServiceProcess(name, self.log_dir / f"{name}-{n}.log", self._env(name, instance=n))
+        self.processes[key] = ServiceProcess(name, self.log_dir / f"{name}-{n}.log",
+                                             self._env(name, instance=n, more=env))
         self.processes[key].start()
         return key
 

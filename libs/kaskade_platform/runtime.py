@@ -109,12 +109,13 @@ class ServiceRuntime:
             await migrate(conn, self.schema, self.migrations_dir)
         await ensure_topics(s.kafka_bootstrap_servers, self.topics)
         await self.broker.start()
-        self.producer = make_producer(s)
-        await self.producer.start()
-        self.relay = OutboxRelay(self._pool, self.producer, self.outbox, self.schema,
-                                 batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
-                                 retention_s=s.outbox_retention_s, backoff_max_s=s.retry_backoff_max_s)
-        self.relay.start()
+        if s.relay:
+            self.producer = make_producer(s)
+            await self.producer.start()
+            self.relay = OutboxRelay(self._pool, self.producer, self.outbox, self.schema,
+                                     batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
+                                     retention_s=s.outbox_retention_s, backoff_max_s=s.retry_backoff_max_s)
+            self.relay.start()
         self._job_tasks = [asyncio.create_task(self._repeat(i, j)) for i, j in self._jobs]
         self._job_tasks.append(asyncio.create_task(self._purge_claims_forever()))
         log.info("service started", extra={"schema": self.schema})

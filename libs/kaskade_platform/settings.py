@@ -36,6 +36,10 @@ class ServiceSettings(BaseSettings):
     retry_backoff_max_s: float = 5.0
 
     # Outbox relay
+    relay: bool = Field(
+        default=True, description="Publish this schema's outbox from this process. One relay per schema publishes at a "
+                                  "time (an advisory lock); turn it off on instances whose CPU should go to other "
+                                  "work (e.g. share-ingest's HTTP intake), keeping it on in at least one.")
     relay_batch_size: int = 1000
     relay_poll_interval_s: float = 0.5
     outbox_retention_s: float = Field(
