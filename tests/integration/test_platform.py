@@ -28,6 +28,8 @@ from kaskade_platform.kafka import ensure_topics, subscribe
 from kaskade_platform.migrations import MigrationError, migrate
 from kaskade_platform.outbox import Outbox
 from kaskade_platform.relay import OutboxRelay
+from kaskade_platform.runtime import ServiceRuntime
+from kaskade_platform.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
 SCHEMA = "kaskade_bench"
@@ -248,3 +250,34 @@ async def test_claims_older_than_the_retention_are_purged_in_chunks_and_younger_
         left = {r["event_id"] for r in await conn.fetch(
             "SELECT event_id FROM processed_events WHERE event_id = ANY($1::uuid[])", old + young)}
     assert left == set(young)
+
+
+async def test_an_instance_with_its_relay_off_leaves_the_outbox_to_one_with_it_on(infra: Any, pool: Any) -> None:
+    def runtime(relay: bool) -> ServiceRuntime:
+        settings = ServiceSettings(database_url=os.environ["KASKADE_BENCH_DATABASE_URL"], relay=relay,
+                                   relay_poll_interval_s=0.05, service_name=f"relay-test-{relay}")
+        return ServiceRuntime(settings, schema=SCHEMA, migrations_dir=Path("/nonexistent-no-service-migrations"),
+                              topics=[Topic("kaskade.intake.v1", "x", "x")])
+
+    event = _share(f"t{uuid.uuid4().hex[:10]}", "relayed-elsewhere")
+    pending = "SELECT count(*) FROM outbox WHERE event_id = $1"
+    quiet = runtime(relay=False)
+    await quiet.start()
+    try:
+        assert quiet.relay is None
+        async with quiet.pool.acquire() as conn, conn.transaction():
+            await quiet.outbox.enqueue(conn, [event])
+        quiet.outbox.notify_committed()
+        await asyncio.sleep(1.0)
+        assert await pool.fetchval(pending, event.event_id) == 1  # nobody published it
+        relaying = runtime(relay=True)
+        async with TopicWatcher(infra.kafka_bootstrap_servers, ("kaskade.intake.v1",),
+                                keep=lambda s: s.envelope is not None and s.envelope.event_id == event.event_id) as out:
+            await relaying.start()
+            try:
+                await out.wait_for(lambda w: len(w.seen) == 1, 30, "the event, relayed by the other instance")
+            finally:
+                await relaying.stop()
+        assert await pool.fetchval(pending, event.event_id) == 0
+    finally:
+        await quiet.stop()
