@@ -47,6 +47,25 @@ class ConversionAttributed(_CampaignKeyed):
 
 
 @register
+class ReferralReparented(_CampaignKeyed):
+    """A referee's place in the cascade changed after it was published: someone above them was
+    referred later than their own referrals were decided (events arrive out of order across
+    partitions). Carries the referee's binding as it is now; it supersedes the root seeder,
+    generation, parent and upline of every earlier event about this referee."""
+    event_type: ClassVar[str] = "ReferralReparented"
+    topic: ClassVar[str] = topics.ATTRIBUTIONS.name
+    campaign_id: CampaignId
+    referee_id: CustomerId
+    referrer_id: CustomerId
+    conversion_id: uuid.UUID = Field(description="The conversion that bound the referee to the referrer.")
+    root_seeder_id: CustomerId
+    generation: int = Field(ge=1)
+    parent_conversion_id: uuid.UUID | None = None
+    upline: list[CustomerId] = Field(default_factory=list, max_length=10,
+                                     description="The referrer's own referrers, nearest first (at most 10).")
+
+
+@register
 class ConversionUnattributed(_CampaignKeyed):
     """A conversion carried no usable link to a referrer; recorded, not an error."""
     event_type: ClassVar[str] = "ConversionUnattributed"

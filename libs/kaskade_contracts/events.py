@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from kaskade_contracts.activity import ConversionRecorded, LinkClicked, RefundRecorded, ShareRecorded
 from kaskade_contracts.attributions import (AttributionPath, AttributionRejected, AttributionReversed,
-                                            ConversionAttributed, ConversionUnattributed, RejectionReason)
+                                            ConversionAttributed, ConversionUnattributed, ReferralReparented,
+                                            RejectionReason)
 from kaskade_contracts.campaigns import (AttributionModel, CampaignDefined, CampaignStatus, CampaignTerms,
                                          CascadeReward, FraudRules, Milestone, ReferrerCap, RewardRule, ShareReward)
 from kaskade_contracts.customers import ApiKeyChanged, CustomerErased, CustomerProfileUpdated
@@ -24,7 +25,7 @@ from kaskade_contracts.rewards import (CampaignBudgetExhausted, CampaignBudgetWa
 PUBLIC_EVENTS: tuple[type[Payload], ...] = (
     CampaignDefined, CustomerProfileUpdated, CustomerErased, ApiKeyChanged,
     ShareRecorded, LinkClicked, ConversionRecorded, RefundRecorded,
-    ConversionAttributed, ConversionUnattributed, AttributionRejected, AttributionReversed,
+    ConversionAttributed, ConversionUnattributed, AttributionRejected, AttributionReversed, ReferralReparented,
     RewardGranted, RewardConfirmed, RewardRevoked, RewardDeclined, CampaignBudgetWarning, CampaignBudgetExhausted,
     WebhookEndpointDisabled,
 )
@@ -37,7 +38,7 @@ __all__ = [
     "Milestone", "ShareReward", "CascadeReward", "ReferrerCap",
     "CustomerProfileUpdated", "CustomerErased", "ApiKeyChanged",
     "ConversionAttributed", "ConversionUnattributed", "AttributionRejected", "AttributionReversed",
-    "AttributionPath", "RejectionReason",
+    "ReferralReparented", "AttributionPath", "RejectionReason",
     "RewardGranted", "RewardConfirmed", "RewardRevoked", "RewardDeclined", "RewardRole",
     "CampaignBudgetWarning", "CampaignBudgetExhausted", "WebhookEndpointDisabled",
     "CampaignId", "Channel", "ConversionKind", "Currency", "CustomerId", "KeyedHash", "Locale", "MinorUnits",

@@ -27,7 +27,8 @@ CLICKS = Topic("kaskade.clicks.v1", "share-ingest", "LinkClicked: a person follo
 CONVERSIONS = Topic("kaskade.conversions.v1", "share-ingest",
                     "ConversionRecorded / RefundRecorded: signups, purchases and their refunds.")
 ATTRIBUTIONS = Topic("kaskade.attributions.v1", "attribution",
-                     "ConversionAttributed / ConversionUnattributed / AttributionRejected / AttributionReversed.")
+                     "ConversionAttributed / ConversionUnattributed / AttributionRejected / AttributionReversed / "
+                     "ReferralReparented.")
 REWARDS = Topic("kaskade.rewards.v1", "reward",
                 "RewardGranted / RewardConfirmed / RewardRevoked / RewardDeclined / CampaignBudgetWarning / "
                 "CampaignBudgetExhausted: the public contract downstream systems consume.")

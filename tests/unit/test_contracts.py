@@ -80,6 +80,10 @@ SAMPLES: dict[str, Payload] = {
         conversion_id=CONVERSION, refund_id=uuid.UUID("66666666-6666-4666-8666-666666666666"), campaign_id="spring",
         kind=events.RefundKind.refund, referee_id="cust-3", referrer_id="cust-2", amount_minor=1000,
         refunded_total_minor=1000, conversion_amount_minor=4999, currency="EUR", full=False),
+    "ReferralReparented": events.ReferralReparented(
+        campaign_id="spring", referee_id="cust-3", referrer_id="cust-2", conversion_id=CONVERSION,
+        root_seeder_id="cust-0", generation=3, parent_conversion_id=uuid.UUID("77777777-7777-4777-8777-777777777777"),
+        upline=["cust-1", "cust-0"]),
     "RewardConfirmed": events.RewardConfirmed(reward_id=REWARD, idempotency_key="k" * 64, campaign_id="spring",
                                               conversion_id=CONVERSION, rule_id="referee", recipient_id="cust-3",
                                               role=events.RewardRole.referee, kind=events.RewardKind.discount_code,

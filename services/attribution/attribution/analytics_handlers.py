@@ -15,8 +15,8 @@ from attribution import analytics_facts as facts
 from attribution import analytics_repo as repo
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope
-from kaskade_contracts.events import (AttributionReversed, ConversionAttributed, ConversionRecorded, CustomerErased, LinkClicked,
-                                      ShareRecorded)
+from kaskade_contracts.events import (AttributionReversed, ConversionAttributed, ConversionRecorded, CustomerErased,
+                                      LinkClicked, ReferralReparented, ShareRecorded)
 from kaskade_platform.consumer import BatchConsumer, Handler
 from kaskade_platform.runtime import ServiceRuntime
 
@@ -61,6 +61,14 @@ async def on_reversals(conn: asyncpg.Connection,
     return []
 
 
+async def on_reparented(conn: asyncpg.Connection,
+                        moves: list[Envelope[ReferralReparented]]) -> list[Envelope[Any]]:
+    """The latest place of each moved referee (in partition order, the last one wins)."""
+    await repo.place_customers(conn, {(e.tenant_id, e.payload.campaign_id, e.payload.referee_id): e.payload.generation
+                                      for e in moves})
+    return []
+
+
 async def on_erasures(conn: asyncpg.Connection, erased: list[Envelope[CustomerErased]]) -> list[Envelope[Any]]:
     for e in erased:
         await repo.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id)
@@ -69,7 +77,8 @@ async def on_erasures(conn: asyncpg.Connection, erased: list[Envelope[CustomerEr
 
 HANDLERS: dict[type[Any], Handler] = {
     ShareRecorded: on_shares, LinkClicked: on_clicks, ConversionRecorded: on_conversions,
-    ConversionAttributed: on_attributions, AttributionReversed: on_reversals, CustomerErased: on_erasures,
+    ConversionAttributed: on_attributions, AttributionReversed: on_reversals,
+    ReferralReparented: on_reparented, CustomerErased: on_erasures,
 }
 
 

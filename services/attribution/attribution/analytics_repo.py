@@ -98,6 +98,17 @@ async def upsert_customers(conn: asyncpg.Connection, facts: dict[CustomerKey, Cu
         [r.purchases for r in rows], [r.refunded_purchases for r in rows])
 
 
+async def place_customers(conn: asyncpg.Connection, places: dict[CustomerKey, int]) -> None:
+    """A re-parented customer's generation, replacing what earlier verdicts implied (the cascade
+    moved them deeper, so `least` would keep the stale value)."""
+    keys = sorted(places)
+    await conn.execute(
+        """INSERT INTO analytics_customers AS c (tenant_id, campaign_id, customer_id, generation)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+           ON CONFLICT (tenant_id, campaign_id, customer_id) DO UPDATE SET generation = excluded.generation""",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [places[k] for k in keys])
+
+
 async def first_full_refunds(conn: asyncpg.Connection,
                              reversals: Sequence[tuple[str, uuid.UUID, str, str]]) -> list[tuple[str, str, str]]:
     """(tenant, campaign, referee) of the conversions in `reversals` (tenant, conversion, campaign,

@@ -10,7 +10,8 @@ from enum import StrEnum
 from attribution import fraud
 from attribution.fraud import Click, Signals
 from kaskade_contracts.events import (AttributionModel, AttributionPath, AttributionRejected, ConversionAttributed,
-                                      ConversionRecorded, ConversionUnattributed, FraudRules, RejectionReason)
+                                      ConversionRecorded, ConversionUnattributed, FraudRules, ReferralReparented,
+                                      RejectionReason)
 
 UPLINE_MAX = 10
 
@@ -151,6 +152,12 @@ def _attributed(conv: ConversionRecorded, b: Binding, path: AttributionPath) -> 
         amount_minor=conv.amount_minor, currency=conv.currency, referee_id=conv.customer_id,
         referrer_id=b.referrer_id, root_seeder_id=b.root_seeder_id, generation=b.generation,
         parent_conversion_id=b.parent_conversion_id, path=path, upline=event_upline(b.upline))
+
+
+def reparented(b: Binding) -> ReferralReparented:
+    return ReferralReparented(campaign_id=b.campaign_id, referee_id=b.referee_id, referrer_id=b.referrer_id,
+                              conversion_id=b.conversion_id, root_seeder_id=b.root_seeder_id, generation=b.generation,
+                              parent_conversion_id=b.parent_conversion_id, upline=event_upline(b.upline))
 
 
 def _rejected(conv: ConversionRecorded, campaign_id: str, referrer_id: str,

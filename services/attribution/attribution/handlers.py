@@ -156,14 +156,22 @@ class Attribution:
             rejections=[(e.tenant_id, f.conversion_id, f.campaign_id, f.referee_id, f.referrer_id, f.reason.value,
                          f.detail, now) for e, f in facts if isinstance(f, AttributionRejected)])
         new_referees = {(t, b.referee_id) for t, b, _ in bound}  # type: ignore[union-attr]
+        moved: dict[tuple[str, str], repo_cascade.Moved] = {}
         if done.seeders_with_trees or any((t, b.root_seeder_id) in new_referees for t, b, _ in bound):  # type: ignore
-            await repo_cascade.reparent(conn, sorted(new_referees))
+            moved = await repo_cascade.reparent(conn, sorted(new_referees))
         # A conversion already decided (a replay under a new event id) changes nothing.
         decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id),
                                     done.fresh)
         # A verdict is dated by the purchase it is about: reward's holding period runs from there.
         emitted = [new_envelope(x.decision.fact, tenant_id=x.envelope.tenant_id, occurred_at=x.envelope.occurred_at,
                                 causation=x.envelope) for x in decided]
+        # After the verdicts on the same (campaign-keyed) partitions: what they said about a moved
+        # referee's place is superseded by this.
+        # The seeders who were referred now are re-placed too: their own referrals had named them the root.
+        above = {(m.tenant_id, who) for m in moved.values() for who in m.binding.upline}
+        emitted += [new_envelope(domain.reparented(m.binding), tenant_id=m.tenant_id, occurred_at=now)
+                    for m in [repo_cascade.Moved(t, b) for t, b, _ in bound  # type: ignore[arg-type]
+                              if (t, b.referee_id) in above] + list(moved.values())]
         # Refunds that arrived while these conversions were held get their verdict now.
         if done.refunds:
             sales = {(x.envelope.tenant_id, x.envelope.payload.conversion_id): _sale(x.decision.fact)

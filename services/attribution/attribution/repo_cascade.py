@@ -31,12 +31,13 @@ async def bindings_for(conn: asyncpg.Connection,
         r["parent_conversion_id"], tuple(r["upline"]), r["campaign_id"]) for r in rows}
 
 
-async def reparent(conn: asyncpg.Connection, referees: Sequence[tuple[str, str]]) -> int:
+async def reparent(conn: asyncpg.Connection, referees: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Moved]:
     """Hang the subtrees of customers who were seeders, and have just been referred themselves,
     under their new referrer: a referee's own referrals may be decided before the referee's
     conversion arrives (another partition), and the cascade must not depend on that order.
-    Returns how many bindings moved."""
-    moved, roots = 0, list(referees)
+    Returns the bindings that moved, as they are now, by (tenant, referee)."""
+    moved: dict[tuple[str, str], Moved] = {}
+    roots = list(referees)
     for _ in range(REPARENT_ROUNDS):
         if not roots:
             break
@@ -49,12 +50,22 @@ async def reparent(conn: asyncpg.Connection, referees: Sequence[tuple[str, str]]
                FROM unnest($1::text[], $2::text[]) AS n(t, seeder)
                JOIN bindings b ON b.tenant_id = n.t AND b.referee_id = n.seeder
                WHERE d.tenant_id = n.t AND d.root_seeder_id = n.seeder
-               RETURNING d.tenant_id, b.root_seeder_id""",
+               RETURNING d.tenant_id, d.referee_id, d.referrer_id, d.root_seeder_id, d.generation, d.conversion_id,
+                         d.parent_conversion_id, d.upline, d.campaign_id""",
             [t for t, _ in roots], [c for _, c in roots])
-        moved += len(rows)
+        for r in rows:  # a subtree moved twice in one batch: the later round is the final place
+            moved[(r["tenant_id"], r["referee_id"])] = Moved(r["tenant_id"], Binding(
+                r["referee_id"], r["referrer_id"], r["root_seeder_id"], r["generation"], r["conversion_id"],
+                r["parent_conversion_id"], tuple(r["upline"]), r["campaign_id"]))
         # A subtree moved under a seeder who was re-parented in the same batch moves again.
         roots = list({(r["tenant_id"], r["root_seeder_id"]) for r in rows} & set(referees))
     return moved
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    tenant_id: str
+    binding: Binding
 
 
 Outcome = tuple[str, uuid.UUID, str, str, str, str | None, int | None, str | None, int, str, str | None]

@@ -32,7 +32,7 @@ from attribution.config import Settings
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import (AttributionPath, AttributionReversed, Channel, ConversionAttributed,
                                       ConversionKind, ConversionRecorded, CustomerErased, LinkClicked, RefundKind,
-                                      ShareRecorded)
+                                      ReferralReparented, ShareRecorded)
 from kaskade_devtools.testing import produce
 from kaskade_platform.runtime import ServiceRuntime
 
@@ -273,6 +273,29 @@ async def test_a_purchase_refunded_in_full_leaves_the_funnel_and_a_partial_refun
     assert rows(await figures(projection, q.funnel, cascade.tenant)) == {"all": (4, 7, 2, 2)}
     assert rows(await figures(projection, q.funnel, cascade.tenant, Dimension.channel)) == {
         "email": (1, 1, 0, 0), "sms": (1, 2, 0, 1), "whatsapp": (2, 4, 2, 1)}
+
+
+async def test_a_re_parented_cascade_moves_its_customers_to_their_new_generations(
+        projection: ServiceRuntime, infra: Any, admin: asyncpg.Pool) -> None:
+    cascade = Cascade(infra, admin)
+    code = AttributionPath.referral_code
+    ben_share, anna_share = cascade.share("ben", Channel.email, "a", None, "pros"), \
+        cascade.share("anna", Channel.email, "a", None, "pros")
+    cleo = cascade.converts("cleo", ConversionKind.purchase, 1, "pros", code=ben_share)
+    ben = cascade.converts("ben", ConversionKind.purchase, 2, "pros", code=anna_share)
+    # cleo was decided while ben still looked like a seeder; then ben was referred by anna.
+    stale = cascade.attributed(cleo, "ben", 1, code)
+    moved = [new_envelope(ReferralReparented(
+        campaign_id="spring", referee_id=who, referrer_id=referrer, conversion_id=conv.payload.conversion_id,
+        root_seeder_id="anna", generation=gen, upline=up), tenant_id=cascade.tenant)
+        for who, referrer, conv, gen, up in (("ben", "anna", ben, 1, []), ("cleo", "ben", cleo, 2, ["anna"]))]
+    await cascade.publish([ben_share, anna_share, cleo, ben, stale, cascade.attributed(ben, "anna", 1, code)] + moved)
+
+    generations = dict(await admin.fetch(
+        "SELECT customer_id, generation FROM attribution.analytics_customers WHERE tenant_id = $1", cascade.tenant))
+    assert generations == {"anna": 0, "ben": 1, "cleo": 2}
+    funnel = rows(await figures(projection, q.funnel, cascade.tenant, Dimension.generation))
+    assert funnel == {0: (1, 0, 0, 1), 1: (1, 0, 0, 1)}  # anna's link won ben, ben's link (generation 1) won cleo
 
 
 async def test_an_erased_customer_leaves_no_id_and_the_figures_keep_their_shape(

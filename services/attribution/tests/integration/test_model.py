@@ -70,3 +70,25 @@ async def test_a_seeder_referred_later_takes_their_subtree_along(t: Tenant, admi
         "bound_customer", 3, "anna", ["ben", "anna"])
     assert v.payload.parent_conversion_id == cleo.payload.conversion_id
     assert dora.payload.conversion_id != later.payload.conversion_id
+
+
+async def test_the_moved_subtree_is_published_with_its_new_places(t: Tenant) -> None:
+    # What was published about cleo and dora named ben the root; after ben's own referral, it is anna.
+    cleo = await t.referred("cleo", t.share("ben"))
+    dora = await t.referred("dora", t.share("cleo"))
+    assert (t.verdicts(dora.payload.conversion_id)[0].payload.generation,
+            t.verdicts(dora.payload.conversion_id)[0].payload.root_seeder_id) == (2, "ben")
+    ben = await t.referred("ben", t.share("anna"))
+
+    await t.out.wait_for(lambda w: len(t.out.events("ReferralReparented")) >= 3, 30, "three re-placed referees")
+    places = {e.payload.referee_id: (e.payload.referrer_id, e.payload.root_seeder_id, e.payload.generation,
+                                     e.payload.upline, e.payload.conversion_id, e.payload.parent_conversion_id)
+              for e in t.out.events("ReferralReparented")}
+    assert places == {
+        "ben": ("anna", "anna", 1, [], ben.payload.conversion_id, None),
+        "cleo": ("ben", "anna", 2, ["anna"], cleo.payload.conversion_id, ben.payload.conversion_id),
+        "dora": ("cleo", "anna", 3, ["ben", "anna"], dora.payload.conversion_id, cleo.payload.conversion_id),
+    }
+    # Each comes after the verdict it corrects, on the same partition.
+    order = [e.event_type for e in t.out.events() if e.payload.referee_id == "ben"]
+    assert order == ["ConversionAttributed", "ReferralReparented"]

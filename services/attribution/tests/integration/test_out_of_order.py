@@ -160,8 +160,17 @@ async def test_any_arrival_order_ends_in_the_same_attribution(pool: asyncpg.Pool
     assert decided == EXPECTED_OUTCOMES
     assert cascade == EXPECTED_CASCADE
     assert reversed_ == ["r-ben1"]
-    verdicts = sorted(s.names[e.payload.conversion_id] for e in emitted if e.event_type != "AttributionReversed")
+    verdicts = sorted(s.names[e.payload.conversion_id] for e in emitted
+                      if e.event_type not in ("AttributionReversed", "ReferralReparented"))
     assert verdicts == sorted(EXPECTED_OUTCOMES)  # one verdict each, none repeated
+    # What a downstream reader of the topic ends up believing (later events supersede earlier ones)
+    # is the cascade too, whichever order produced it.
+    published: dict[str, tuple[Any, ...]] = {}
+    for e in emitted:
+        if e.event_type in ("ConversionAttributed", "ReferralReparented"):
+            p = e.payload
+            published[p.referee_id] = (p.referrer_id, p.root_seeder_id, p.generation)
+    assert published == {who: place[:3] for who, place in EXPECTED_CASCADE.items()}
     assert [s.names[e.payload.refund_id] for e in emitted if e.event_type == "AttributionReversed"] == ["r-ben1"]
 
 
