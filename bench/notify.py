@@ -90,7 +90,7 @@ class SmtpSink:
                 verb = line[:4].upper()
                 if verb == b"DATA":
                     writer.write(b"354 go ahead\r\n")
-                    while (chunk := await reader.readline()) not in (b".\r\n", b""):
+                    while await reader.readline() not in (b".\r\n", b""):
                         pass
                     self.arrivals.append(time.monotonic())
                     writer.write(b"250 queued\r\n")

@@ -2,13 +2,12 @@
 published as CampaignDefined on the compacted campaign topic, from which each service keeps
 the part it needs. A paused or ended campaign issues no links (its redirect answers 410) and
 earns no rewards."""
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import CampaignDefined, CampaignId, CampaignStatus, CampaignTerms

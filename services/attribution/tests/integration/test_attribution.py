@@ -9,7 +9,6 @@ import asyncpg
 import pytest
 
 from attribution.handlers import Attribution
-from kaskade_contracts.events import AttributionModel
 from kaskade_platform.runtime import ServiceRuntime
 
 pytestmark = pytest.mark.integration

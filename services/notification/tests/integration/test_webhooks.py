@@ -8,7 +8,6 @@ import time
 import uuid
 from typing import Any
 
-import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
