@@ -121,7 +121,7 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
                              "met": base >= TARGET_CONVERSIONS_PER_S and result["slowdown"] <= TARGET_HISTORY_SLOWDOWN}
         print(f"         attribution alone: {base}/s at 1x, {big}/s at {scale}x history "
               f"(slowdown {result['slowdown']}x; targets >= {TARGET_CONVERSIONS_PER_S:.0f}/s, "
-              f"<= {TARGET_HISTORY_SLOWDOWN}x)", flush=True)
+              f"<= {TARGET_HISTORY_SLOWDOWN}x; decisions only, 1 instance x {members} group members)", flush=True)
     finally:
         result["exit_code"] = await asyncio.to_thread(stack.processes["attribution"].stop) \
             if "attribution" in stack.processes else None
