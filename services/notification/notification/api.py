@@ -17,6 +17,7 @@ from notification.config import Settings
 from notification.models import (ERRORS, AttemptView, DeliveryDetail, DeliveryPage, DeliveryView, EndpointCreated,
                                  EndpointIn, EndpointPatch, EndpointView, FeedEntry, FeedPage, NoticeView)
 from notification.webhooks import domain, repo as webhook_repo, ssrf
+from notification.webhooks.sealing import SecretBox
 
 Pool = Callable[[], asyncpg.Pool]
 NOT_FOUND = {"error": "not_found"}
@@ -44,16 +45,17 @@ def _delivery(row: asyncpg.Record) -> dict:
 
 def build_webhook_router(auth: TenantAuth, pool: Pool, settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=ERRORS)
+    box = SecretBox.from_setting(settings.webhook_secret_keys.get_secret_value())
     Tenant = Annotated[str, Depends(auth.tenant)]
 
     @router.post("/endpoints", status_code=201, response_model=EndpointCreated,
                  summary="Register an endpoint; the signing secret is in this answer only")
     async def create(body: EndpointIn, tenant: Tenant) -> EndpointCreated:
         await _safe(body.url, settings)
-        secret = domain.new_secret()
+        secret, endpoint_id = domain.new_secret(), uuid.uuid4()
         async with pool().acquire() as conn:
-            row = await webhook_repo.create_endpoint(conn, tenant, body.url, body.event_types, body.description,
-                                                     secret)
+            row = await webhook_repo.create_endpoint(conn, endpoint_id, tenant, body.url, body.event_types,
+                                                     body.description, box.seal(secret, endpoint_id))
         return EndpointCreated(**dict(row), secret=secret)
 
     @router.get("/endpoints", response_model=list[EndpointView])

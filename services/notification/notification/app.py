@@ -52,6 +52,7 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, NotificationRuntim
     settings = settings or Settings()
     runtime = NotificationRuntime(settings)
     runtime.every(settings.purge_interval_s, retention.purge(settings))
+    runtime.every(settings.webhook_reseal_interval_s, runtime.webhooks.reseal)
     runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
         **tenantauth.HANDLERS, CampaignDefined: on_campaigns, CustomerProfileUpdated: on_profiles,
         CustomerErased: on_erasures, **{t: on_rewards for t in (RewardGranted, RewardConfirmed, RewardRevoked,

@@ -25,6 +25,11 @@ class Settings(ServiceSettings):
                                  description="Where customers reach the unsubscribe endpoint, e.g. https://notify.example.com")
     unsubscribe_secret: SecretStr = Field(default=SecretStr("dev-only-unsubscribe-secret"),
                                           description="Key for unsubscribe links; set a real one in production.")
+    webhook_secret_keys: SecretStr = Field(
+        default=SecretStr("dev-only-webhook-secret-key-do-not-use-in-production"),
+        description="Key ring sealing webhook signing secrets at rest: comma-separated keys of at least 32 "
+                    "characters; the first seals, all open (put a new key first to rotate).")
+    webhook_reseal_interval_s: float = 60.0
     email_batch: int = 200
     email_senders: int = Field(default=4, description="Sending loops; each claims 4 mails per SMTP connection.")
     email_poll_interval_s: float = 0.2

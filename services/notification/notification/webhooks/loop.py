@@ -17,6 +17,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -29,6 +30,7 @@ from kaskade_platform.outbox import Outbox
 
 from notification.config import Settings
 from notification.webhooks import domain, repo, ssrf
+from notification.webhooks.sealing import SealError, SecretBox
 
 log = logging.getLogger(__name__)
 PREFETCH = 2
@@ -38,6 +40,7 @@ class WebhookDelivery:
     def __init__(self, settings: Settings, pool: Callable[[], asyncpg.Pool], outbox: Outbox | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.s, self.pool, self.clock, self.outbox = settings, pool, clock, outbox or Outbox()
+        self.box = SecretBox.from_setting(settings.webhook_secret_keys.get_secret_value())
         self.policy = domain.Policy(settings.webhook_max_attempts, settings.webhook_backoff_initial_s,
                                     settings.webhook_backoff_max_s, timedelta(seconds=settings.webhook_disable_after_s))
         self.lease = timedelta(seconds=settings.webhook_lease_s or settings.webhook_timeout_s * 2 + 30)
@@ -151,6 +154,20 @@ class WebhookDelivery:
             except Exception as exc:  # noqa: BLE001 - their lease runs out instead
                 log.warning("releasing webhook deliveries failed", extra={"error": repr(exc)})
 
+    async def reseal(self, conn: asyncpg.Connection) -> list[Any]:
+        """Periodic job: seal secrets stored in clear, and move those sealed under an older key of
+        the ring to the current one, a few hundred per tick."""
+        for row in await repo.not_sealed_under(conn, self.box.current_prefix, 500):
+            try:
+                new = self.box.reseal(row["secret"], row["endpoint_id"])
+            except SealError as exc:
+                log.error("a webhook secret cannot be resealed", extra={"endpoint_id": str(row["endpoint_id"]),
+                                                                       "error": str(exc)})
+                continue
+            if new is not None:
+                await repo.replace_secret(conn, row["endpoint_id"], row["secret"], new)
+        return []
+
     async def _attempt(self, row: asyncpg.Record) -> None:
         assert self.session is not None
         at, started = self.clock(), time.monotonic()
@@ -163,7 +180,8 @@ class WebhookDelivery:
             if isinstance(target, str):
                 raise ssrf.UnsafeUrl(target)
             body = orjson.dumps(row["payload"])
-            headers = domain.headers(row["secret"], domain.webhook_id(row["delivery_id"]), int(at.timestamp()), body)
+            secret = self.box.open(row["secret"], row["endpoint_id"])  # a SealError is this attempt's error
+            headers = domain.headers(secret, domain.webhook_id(row["delivery_id"]), int(at.timestamp()), body)
             async with self.session.post(target, data=body, headers=headers, allow_redirects=False,
                                          timeout=self.timeout) as resp:
                 code, retry_after = resp.status, resp.headers.get("Retry-After")

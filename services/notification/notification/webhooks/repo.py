@@ -139,12 +139,24 @@ async def record(conn: asyncpg.Connection, attempts: Sequence[Attempt]) -> list[
         list(disable), list(disable.values()))
 
 
-async def create_endpoint(conn: asyncpg.Connection, tenant_id: str, url: str, event_types: Sequence[str],
-                          description: str, secret: str) -> asyncpg.Record:
+async def create_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID, tenant_id: str, url: str,
+                          event_types: Sequence[str], description: str, sealed_secret: str) -> asyncpg.Record:
     return await conn.fetchrow(
         f"""INSERT INTO webhook_endpoints (endpoint_id, tenant_id, url, event_types, description, secret)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {ENDPOINT_COLUMNS}""",
-        uuid.uuid4(), tenant_id, url, list(event_types), description, secret)
+        endpoint_id, tenant_id, url, list(event_types), description, sealed_secret)
+
+
+async def not_sealed_under(conn: asyncpg.Connection, prefix: str, limit: int) -> list[asyncpg.Record]:
+    """Endpoints whose secret is in clear or sealed under another key than `prefix` names."""
+    return await conn.fetch("SELECT endpoint_id, secret FROM webhook_endpoints WHERE NOT starts_with(secret, $1) "
+                            "ORDER BY endpoint_id LIMIT $2", prefix, limit)
+
+
+async def replace_secret(conn: asyncpg.Connection, endpoint_id: uuid.UUID, old: str, new: str) -> None:
+    """Only if the row still holds `old`: a concurrent reseal by another instance wins, nothing is lost."""
+    await conn.execute("UPDATE webhook_endpoints SET secret = $3 WHERE endpoint_id = $1 AND secret = $2",
+                       endpoint_id, old, new)
 
 
 async def endpoints(conn: asyncpg.Connection, tenant_id: str) -> list[asyncpg.Record]:

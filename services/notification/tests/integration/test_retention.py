@@ -1,6 +1,7 @@
 """Delivery records are purged after their retention period; the feed and pending work stay."""
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.integration
 async def test_finished_deliveries_and_emails_past_retention_are_purged(service: Any, admin: asyncpg.Pool,
                                                                         tenant: str) -> None:
     async with service.runtime.pool.acquire() as conn, conn.transaction():
-        endpoint = await webhook_repo.create_endpoint(conn, tenant, "https://hooks.example/x", ["reward.granted"], "",
-                                                      domain.new_secret())
+        endpoint_id = uuid.uuid4()
+        endpoint = await webhook_repo.create_endpoint(conn, endpoint_id, tenant, "https://hooks.example/x",
+                                                      ["reward.granted"], "",
+                                                      service.runtime.webhooks.box.seal(domain.new_secret(), endpoint_id))
         await conn.execute(
             """INSERT INTO webhook_deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type, payload,
                                                status, due_at, created_at)

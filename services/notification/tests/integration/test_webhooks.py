@@ -87,6 +87,27 @@ async def test_deliveries_are_signed_per_standard_webhooks_and_follow_the_subscr
         Webhook(revocations["secret"]).verify(hit.body, hit.headers)  # another endpoint's secret
 
 
+async def test_signing_secrets_are_sealed_at_rest_and_clear_ones_from_before_get_sealed(
+        service: Any, receiver: Any, auth: dict[str, str], infra: Any, tenant: str, admin: Any) -> None:
+    endpoint = await register(service, auth, receiver.url(f"{tenant}-sealed"), "reward.granted")
+    stored = "SELECT secret FROM notification.webhook_endpoints WHERE endpoint_id = $1"
+    sealed = await admin.fetchval(stored, uuid.UUID(endpoint["endpoint_id"]))
+    assert sealed.startswith("v1.") and endpoint["secret"] not in sealed and endpoint["secret"][6:] not in sealed
+
+    # A row from before sealing existed holds its secret in clear: the reseal job seals it.
+    await admin.execute("UPDATE notification.webhook_endpoints SET secret = $2 WHERE endpoint_id = $1",
+                        uuid.UUID(endpoint["endpoint_id"]), endpoint["secret"])
+    async with service.runtime.pool.acquire() as conn:
+        await service.runtime.webhooks.reseal(conn)
+    resealed = await admin.fetchval(stored, uuid.UUID(endpoint["endpoint_id"]))
+    assert resealed.startswith("v1.") and resealed != sealed and endpoint["secret"] not in resealed
+
+    g = granted(tenant)
+    await produce(infra.kafka_bootstrap_servers, [g])
+    [hit] = await until(lambda: receiver.at(f"{tenant}-sealed"), "the grant")
+    assert Webhook(endpoint["secret"]).verify(hit.body, hit.headers)["data"]["reward_id"] == str(g.payload.reward_id)
+
+
 async def test_5xx_429_and_timeouts_are_retried_with_the_same_webhook_id(
         service: Any, receiver: Any, auth: dict[str, str], infra: Any, tenant: str) -> None:
     path = f"{tenant}-flaky"
