@@ -48,12 +48,13 @@ def rewards(w: TopicWatcher) -> None:
 
 
 async def sent(mails: MailSink, webhooks: WebhookSink) -> None:
-    # notification delivers from its database, a moment after each reward: wait until it is quiet
+    # notification delivers from its database, a moment after each reward (emails a little later
+    # than webhooks: they are planned per recipient first): wait until both have come and it is quiet
     seen, quiet = -1, 0
-    for _ in range(150):
+    for _ in range(300):
         now = len(mails.mails) + len(webhooks.deliveries)
         quiet = quiet + 1 if now == seen else 0
-        if quiet >= 20 and now:
+        if quiet >= 20 and mails.mails and webhooks.deliveries:
             break
         seen = now
         await asyncio.sleep(0.1)
