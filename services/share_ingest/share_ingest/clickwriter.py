@@ -3,7 +3,8 @@
 A visitor is redirected only once their click is durable (the click row and its outbox row are
 committed), yet one statement carries every click that arrived meanwhile: while one batch
 commits, the next one gathers. A returning visitor's repeat click inside the dedup window is
-resolved in the same round trip and counted once.
+resolved in the same round trip and counted once; one arriving while their earlier click is still
+being written (in another batch, so invisible to this one's lookup) joins that click.
 """
 from __future__ import annotations
 
@@ -39,14 +40,26 @@ class ClickWriter:
         self.max_batch, self.max_in_flight = max_batch, max_in_flight
         self._waiting: list[Visit] = []
         self._in_flight = 0
+        self._writing: dict[tuple[str, str, str], asyncio.Future[uuid.UUID]] = {}
 
     async def record(self, visit: Visit) -> uuid.UUID:
         """The click id the visitor is sent on with: a new one, or the one of their recent click."""
+        if visit.returning:
+            earlier = self._writing.get(visit.key)
+            if earlier is not None:
+                return await asyncio.shield(earlier)
+            self._writing[visit.key] = visit.done
+            visit.done.add_done_callback(lambda done, key=visit.key: self._forget(key, done))
         self._waiting.append(visit)
         if self._in_flight < self.max_in_flight:
             self._in_flight += 1
             asyncio.get_running_loop().create_task(self._drain())
-        return await visit.done
+        # shielded: a visitor who hangs up must not cancel the answer that repeat clicks joined
+        return await asyncio.shield(visit.done)
+
+    def _forget(self, key: tuple[str, str, str], done: asyncio.Future[uuid.UUID]) -> None:
+        if self._writing.get(key) is done:
+            del self._writing[key]
 
     async def _drain(self) -> None:
         try:

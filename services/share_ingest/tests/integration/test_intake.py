@@ -21,7 +21,11 @@ from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import Channel, ConversionKind, RecordConversion, RecordShare
 from kaskade_devtools.testing import TopicWatcher, for_tenant, produce, register_tenant
+from kaskade_platform.db import create_pool
+from kaskade_platform.outbox import Outbox
+from share_ingest import domain
 from share_ingest.app import build
+from share_ingest.clickwriter import ClickWriter, Visit
 from share_ingest.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -218,6 +222,29 @@ async def test_a_crowd_of_visitors_is_redirected_with_every_click_durable(client
         "SELECT click_id FROM share_ingest.clicks WHERE tenant_id = $1", tenant)}
     assert stored == set(clicks)
     assert {a.cookies["kaskade_vid"] for a in answers[60:]} == {"rv-double-clicker"}
+
+
+async def test_a_repeat_click_in_a_batch_written_alongside_the_first_joins_that_click(infra: Any, client: httpx.AsyncClient,
+                                                                                      admin: asyncpg.Pool,
+                                                                                      tenant: str) -> None:
+    """Batches of one and two writers: the repeat's batch runs while the first click is uncommitted, so
+    the database cannot tell them apart; the writer must, or the visitor counts twice."""
+    code = (await share(client, tenant)).json()["referral_code"]
+    pool = await create_pool(infra.database_urls["share_ingest"], "share_ingest", min_size=2, max_size=2)
+    try:
+        writer = ClickWriter(lambda: pool, Outbox(), 1800, max_batch=1, max_in_flight=2)
+
+        def visit(visitor: str) -> Visit:
+            click = domain.link_clicked(uuid.uuid4(), code, "default", "anna", visitor, "ip", BROWSER, "")
+            return Visit(new_envelope(click, tenant_id=tenant), returning=True)
+
+        ids = await asyncio.gather(*[writer.record(visit("rv-quick")) for _ in range(4)],
+                                   writer.record(visit("rv-other")))
+    finally:
+        await pool.close()
+    assert len(set(ids[:4])) == 1 and ids[4] != ids[0]
+    stored = await admin.fetch("SELECT visitor_id, click_id FROM share_ingest.clicks WHERE tenant_id = $1", tenant)
+    assert sorted((r["visitor_id"], r["click_id"]) for r in stored) == [("rv-other", ids[4]), ("rv-quick", ids[0])]
 
 
 async def test_a_paused_campaigns_links_answer_410_and_resume_brings_them_back(client: httpx.AsyncClient,
