@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from kaskade_contracts import topics
 from kaskade_contracts.events import (AttributionReversed, CampaignDefined, ConversionAttributed, CustomerErased,
-                                      ShareRecorded)
+                                      ReferralReparented, ShareRecorded)
 from kaskade_platform import tenantauth
 from kaskade_platform.runtime import ServiceRuntime
 from kaskade_platform.webapp import serve, service_app
@@ -31,7 +31,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Servi
         **tenantauth.HANDLERS,
         CampaignDefined: rewards.on_campaigns, CustomerErased: rewards.on_erasures,
         ConversionAttributed: rewards.on_attributed, AttributionReversed: rewards.on_reversed,
-        ShareRecorded: rewards.on_shares})
+        ReferralReparented: rewards.on_reparented, ShareRecorded: rewards.on_shares})
     # Time-driven: the hold ends by the injected clock.
     runtime.every(settings.confirm_interval_s, rewards.confirm_due)
     return runtime

@@ -36,6 +36,18 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferredPurchase:
+    """A purchase in a campaign with a cascade, as reward granted it: enough to pay its cascade again
+    for an upline corrected later."""
+    conversion_id: uuid.UUID
+    referee_id: str
+    referrer_id: str
+    amount_minor: int
+    currency: str
+    purchased_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ShareTerms:
     rule: Rule
     max_per_period: int

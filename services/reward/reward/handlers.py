@@ -1,5 +1,6 @@
 """reward's subscribers and periodic job: campaign definitions set rules and budgets; attributed
-conversions and shares become rewards; reversals revoke them; ended holds confirm them."""
+conversions and shares become rewards; a corrected cascade pays the upline it now reaches;
+reversals revoke rewards; ended holds confirm them."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,10 +10,11 @@ import asyncpg
 
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import (AttributionReversed, CampaignDefined, CampaignStatus, CampaignTerms,
-                                      ConversionAttributed, CustomerErased, RewardKind, RewardRule, ShareRecorded)
+                                      ConversionAttributed, ConversionKind, CustomerErased, ReferralReparented,
+                                      RewardKind, RewardRule, ShareRecorded)
 from kaskade_platform.consumer import Unprocessable
 from kaskade_platform.outbox import Outbox
-from reward import confirmations, domain, ledger, repo, revocations, rules
+from reward import confirmations, domain, ledger, repo, repo_cascade, revocations, rules
 from reward.clock import Clock, SystemClock
 from reward.config import Settings
 from reward.grants import Granting
@@ -40,6 +42,7 @@ class Rewards:
     async def on_erasures(self, conn: asyncpg.Connection, facts: list[Envelope[CustomerErased]]) -> list[Envelope[Any]]:
         for e in facts:
             await repo.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id)
+            await repo_cascade.erase(conn, e.tenant_id, e.payload.customer_id, e.payload.replacement_id)
             await Outbox.forget(conn, e.tenant_id, e.payload.customer_id)
         return []
 
@@ -51,11 +54,34 @@ class Rewards:
                    and e.payload.campaign_id != "default"}
         if unknown:
             raise Unprocessable("unknown_campaign", "attributions for undefined campaigns", unknown)
-        items = []
+        items, kept = [], []
         for e in facts:
             campaign = campaigns.get((e.tenant_id, e.payload.campaign_id), self.legacy_default)
             # The attribution's time stands for the purchase's: attribution decides as it happens.
             items += [(c, campaign, e) for c in rules.for_referral(e.tenant_id, e.payload, campaign, e.occurred_at)]
+            if campaign.cascade is not None and e.payload.kind is ConversionKind.purchase:
+                kept.append(e)
+        await repo_cascade.keep_purchases(conn, kept)
+        return await self.granting.grant(conn, items, self.clock.now())
+
+    async def on_reparented(self, conn: asyncpg.Connection,
+                            facts: list[Envelope[ReferralReparented]]) -> list[Envelope[Any]]:
+        """A referee's corrected place in the cascade: their purchases pay the upline levels it now
+        reaches. Levels reached before are the same rewards, already booked, so nothing is paid twice."""
+        campaigns = await repo.campaigns_for(conn, {(e.tenant_id, e.payload.campaign_id) for e in facts})
+        latest: dict[repo_cascade.RefereeKey, Envelope[ReferralReparented]] = {}
+        for e in facts:  # each one states the whole binding, so the last of a referee's stands
+            campaign = campaigns.get((e.tenant_id, e.payload.campaign_id))
+            if campaign is not None and campaign.cascade is not None:
+                latest[(e.tenant_id, e.payload.campaign_id, e.payload.referee_id)] = e
+        if not latest:
+            return []
+        purchases = await repo_cascade.purchases_of(conn, latest)
+        items = []
+        for key, e in latest.items():
+            campaign = campaigns[key[:2]]
+            items += [(c, campaign, e) for p in purchases.get(key, [])
+                      for c in rules.for_new_upline(e.tenant_id, p, e.payload.upline, e.payload.generation, campaign)]
         return await self.granting.grant(conn, items, self.clock.now())
 
     async def on_shares(self, conn: asyncpg.Connection, facts: list[Envelope[ShareRecorded]]) -> list[Envelope[Any]]:

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from kaskade_contracts.events import ConversionAttributed, ConversionKind, RewardRole, ShareRecorded
-from reward.domain import Campaign, Candidate, Rule, candidate
+from reward.domain import Campaign, Candidate, ReferredPurchase, Rule, candidate
 
 MILESTONE = "milestone"  # a milestone is earned once per referrer, whichever conversion reaches it
 
@@ -31,14 +31,37 @@ def for_referral(tenant_id: str, fact: ConversionAttributed, campaign: Campaign,
     add(campaign.referrer, fact.referrer_id, RewardRole.referrer, referrer_amount)
     add(campaign.referee, fact.referee_id, RewardRole.referee,
         campaign.referee.amount(fact.amount_minor, fact.currency, campaign.currency))
-    if campaign.cascade is not None:
-        amount, seen = referrer_amount, {fact.referrer_id, fact.referee_id}
-        for level, upliner in enumerate(fact.upline[:campaign.cascade.max_depth], start=1):
-            amount = amount * campaign.cascade.fraction_bps // 10_000
-            if upliner in seen:  # a loop in the chain earns nothing twice
-                continue
-            seen.add(upliner)
-            add(replace(campaign.referrer, rule_id=f"cascade-{level}"), upliner, RewardRole.upline, amount)
+    for level, upliner, amount in _cascade(campaign, referrer_amount, fact.referrer_id, fact.referee_id, fact.upline):
+        add(replace(campaign.referrer, rule_id=f"cascade-{level}"), upliner, RewardRole.upline, amount)
+    return out
+
+
+def for_new_upline(tenant_id: str, purchase: ReferredPurchase, upline: list[str], generation: int,
+                   campaign: Campaign) -> list[Candidate]:
+    """The cascade rewards a purchase calls for with its referee's corrected upline. The levels the
+    old upline reached are the same rewards (same keys), so only newly reached levels are new."""
+    referrer_amount = campaign.referrer.amount(purchase.amount_minor, purchase.currency, campaign.currency)
+    hold = campaign.hold_until(purchase.purchased_at)
+    return [candidate(tenant_id, campaign.campaign_id, purchase.conversion_id,
+                      replace(campaign.referrer, rule_id=f"cascade-{level}"), upliner, RewardRole.upline, amount,
+                      campaign.referrer.currency(campaign.currency), purchase.purchased_at, hold,
+                      conversion_id=purchase.conversion_id, generation=generation)
+            for level, upliner, amount in _cascade(campaign, referrer_amount, purchase.referrer_id,
+                                                   purchase.referee_id, upline) if amount > 0]
+
+
+def _cascade(campaign: Campaign, referrer_amount: int, referrer_id: str, referee_id: str,
+             upline: list[str]) -> list[tuple[int, str, int]]:
+    """(level, upliner, amount): a fraction of the referrer's reward per level, nearest first."""
+    if campaign.cascade is None:
+        return []
+    out, amount, seen = [], referrer_amount, {referrer_id, referee_id}
+    for level, upliner in enumerate(upline[:campaign.cascade.max_depth], start=1):
+        amount = amount * campaign.cascade.fraction_bps // 10_000
+        if upliner in seen:  # a loop in the chain earns nothing twice
+            continue
+        seen.add(upliner)
+        out.append((level, upliner, amount))
     return out
 
 

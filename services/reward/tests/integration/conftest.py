@@ -25,7 +25,7 @@ from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import (AttributionPath, AttributionReversed, CampaignDefined, CampaignStatus,
                                       CampaignTerms, Channel, ConversionAttributed, ConversionKind, RefundKind,
-                                      RewardRule, ShareRecorded)
+                                      ReferralReparented, RewardRule, ShareRecorded)
 from kaskade_devtools.testing import TopicWatcher, for_tenant, produce
 from kaskade_platform.runtime import ServiceRuntime
 from reward.app import build
@@ -87,6 +87,13 @@ class Kit:
             conversion_id=conversion_id or uuid.uuid4(), campaign_id=campaign, kind=kind, amount_minor=amount,
             currency=currency, referee_id=referee, referrer_id=referrer, root_seeder_id=referrer, generation=1,
             path=AttributionPath.referral_code, upline=upline or []), tenant_id=self.tenant, occurred_at=at)
+
+    def reparented(self, referee: str, *, upline: list[str], referrer: str = "anna", campaign: str = "spring",
+                   generation: int = 2) -> Envelope[ReferralReparented]:
+        return new_envelope(ReferralReparented(
+            campaign_id=campaign, referee_id=referee, referrer_id=referrer, conversion_id=uuid.uuid4(),
+            root_seeder_id=upline[-1] if upline else referrer, generation=generation, upline=upline),
+            tenant_id=self.tenant)
 
     def reversed(self, fact: Envelope[ConversionAttributed], refunded_total: int, *, amount: int | None = None,
                  kind: RefundKind = RefundKind.refund, refund_id: uuid.UUID | None = None

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from kaskade_contracts.events import (AttributionPath, CampaignStatus, CampaignTerms, CascadeReward, Channel,
                                       ConversionAttributed, ConversionKind, Milestone, ReferrerCap, RewardKind,
                                       RewardRole, RewardRule, ShareRecorded, ShareReward)
-from reward.domain import Campaign, revocable
+from reward.domain import Campaign, ReferredPurchase, revocable
 from reward.limits import apply_limits, limit_for, warnings_reached
-from reward.rules import for_milestone, for_referral, for_share
+from reward.rules import for_milestone, for_new_upline, for_referral, for_share
 
 AT = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -45,6 +45,22 @@ def test_the_cascade_compounds_the_fraction_per_level_skips_loops_and_stops_at_t
         ("alice", RewardRole.referrer, "referrer", 1000), ("carl", RewardRole.upline, "cascade-1", 500),
         ("dora", RewardRole.upline, "cascade-3", 125)]  # alice (level 2) is the referrer: paid once
     assert len({c.idempotency_key for c in cands}) == 3 and {c.generation for c in cands} == {2}
+
+
+def test_a_corrected_upline_calls_for_the_same_rewards_at_the_levels_it_shares_with_the_first() -> None:
+    """The keys match what the purchase earned when it was decided, so only new levels are new."""
+    terms = campaign(referrer_reward=RewardRule(amount_minor=1000, percent_bps=100), holding_days=30,
+                     cascade=CascadeReward(fraction_bps=5000, max_depth=3))
+    fact = purchase(["carl"])
+    then = for_referral("acme", fact, terms, AT)
+    bought = ReferredPurchase(fact.conversion_id, "bob", "alice", fact.amount_minor, "EUR", AT)
+    now = for_new_upline("acme", bought, ["carl", "bob", "dora", "emil"], 4, terms)
+
+    assert [(c.recipient_id, c.rule.rule_id, c.amount_minor, c.generation) for c in now] == [
+        ("carl", "cascade-1", 550, 4), ("dora", "cascade-3", 137, 4)]  # bob is the referee: no reward for himself
+    assert now[0].reward_id == then[1].reward_id and now[0].idempotency_key == then[1].idempotency_key
+    assert {c.hold_until for c in now} == {AT + timedelta(days=30)} and {c.role for c in now} == {RewardRole.upline}
+    assert for_new_upline("acme", bought, ["carl"], 4, campaign(referrer_reward=RewardRule(amount_minor=1000))) == []
 
 
 def test_a_milestone_is_keyed_by_referrer_not_by_conversion() -> None:
