@@ -17,6 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".local" / "bench-logs"
+# The service name each service runs under in the end-to-end phase, which is also its consumer
+# group's id: groups of its own, started at the end of the topics, never the dev stack's.
+BENCH_GROUPS = {"share_ingest": "bench-share-ingest", "attribution": "bench-attribution", "reward": "bench-reward",
+                "notification": "bench-notification"}
 RESULT_PATH = ROOT / ".local" / "bench" / "last.json"
 
 # What Kaskade has to reach on this machine to pass.

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from bench.config import LOG_DIR, BenchConfig
+from bench.config import BENCH_GROUPS, LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
 from bench.kafka_io import Tap, group_lag, send_all
 from bench.messages import Outgoing, record_purchase
@@ -119,7 +119,7 @@ async def run_throughput(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str, 
 async def _notifications_caught_up(cfg: BenchConfig, t0: float, timeout: float = 30.0) -> float | None:
     """When notification had committed everything on kaskade.rewards.v1 (s after t0), or None."""
     deadline = time.monotonic() + timeout
-    while await group_lag(cfg.bootstrap, "notification", [topics.REWARDS.name]) > 0:
+    while await group_lag(cfg.bootstrap, BENCH_GROUPS["notification"], [topics.REWARDS.name]) > 0:
         if time.monotonic() > deadline:
             return None
         await asyncio.sleep(0.05)
