@@ -159,7 +159,7 @@ async def test_a_held_conversion_whose_code_never_arrives_expires_as_unattribute
             return await admin.fetchval(HELD_SQL, t.id, lost.payload.conversion_id)
 
         # The service's own periodic sweep may hold the row for a moment; try again until it is ours.
-        assert await wait(sweep_once, lambda held: held == 0, timeout=10) == 0
+        assert await wait(sweep_once, lambda held: held == 0, timeout=30) == 0
     v = await t.verdict(lost)
 
     assert (v.event_type, v.payload.reason) == ("ConversionUnattributed", "unknown_referral_code")

@@ -194,5 +194,5 @@ async def test_a_reward_that_arrives_before_the_contact_is_mailed_once_the_conta
         await asyncio.sleep(0.05)
 
     await produce(infra.kafka_bootstrap_servers, [profile(tenant, "jana", "de")])
-    [mail] = await inbox.wait(lambda: inbox.to(address(tenant, "jana")), "the email", timeout=8)
+    [mail] = await inbox.wait(lambda: inbox.to(address(tenant, "jana")), "the email", timeout=30)
     assert mail["Subject"] == "Sie haben eine Prämie erhalten"
