@@ -13,6 +13,8 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kaskade_contracts.ids import uuid7
+
 TenantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Tenant (product backend) slug.",
                                 examples=["acme-shop"])]
 
@@ -92,7 +94,7 @@ def new_envelope(payload: P, *, tenant_id: str, occurred_at: datetime | None = N
     if causation is not None:
         correlation_id = causation.correlation_id
     return _TYPED[type(payload)](
-        event_id=uuid.uuid4(),
+        event_id=uuid7(),
         event_type=payload.event_type,
         schema_version=payload.schema_version,
         occurred_at=occurred_at or datetime.now(timezone.utc),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from kaskade_contracts import events, schemas, topics
 from kaskade_contracts.envelope import (EnvelopeError, Payload, decode_envelope, encode_envelope, new_envelope,
                                         registered)
+from kaskade_contracts.ids import uuid7, uuid7_time_ms
 
 TENANT = "acme-shop"
 AT = datetime(2024, 5, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
@@ -349,3 +351,16 @@ def test_the_asyncapi_document_shows_every_public_event_on_its_topic() -> None:
     assert "kaskade-event-type" in granted["headers"]["properties"]
     listed = {k for ch in doc["channels"].values() for k in ch["messages"]}
     assert listed == set(doc["components"]["messages"])  # every message sits on a channel
+
+
+def test_minted_ids_are_version_7_ordered_by_the_millisecond_they_were_minted_in() -> None:
+    """Event ids grow with time, so each consumer's claims land at the newest end of its index."""
+    before = time.time_ns() // 1_000_000
+    first = new_envelope(SAMPLES["ShareRecorded"], tenant_id="acme").event_id
+    time.sleep(0.002)
+    later = [uuid7() for _ in range(1000)]
+    after = time.time_ns() // 1_000_000
+
+    assert {(i.version, i.variant) for i in [first, *later]} == {(7, uuid.RFC_4122)}
+    assert before <= uuid7_time_ms(first) < min(uuid7_time_ms(i) for i in later) <= after
+    assert first < min(later) and len(set(later)) == 1000

@@ -27,6 +27,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.requests import cookie_parser
 
 from kaskade_contracts.envelope import new_envelope
+from kaskade_contracts.ids import uuid7
 from kaskade_platform.outbox import Outbox
 from share_ingest import domain, repo
 from share_ingest.clickwriter import ClickWriter, Visit
@@ -149,7 +150,7 @@ class Redirect:
                 return 302, [(b"location", link.to_for_bots), echo], b""
             cookie = visitor_cookie(headers.get(b"cookie", b"").decode("latin-1"))
             visitor_id = cookie or uuid.uuid4().hex
-            click = domain.link_clicked(uuid.uuid4(), code, link.campaign_id, link.sharer_id, visitor_id,
+            click = domain.link_clicked(uuid7(), code, link.campaign_id, link.sharer_id, visitor_id,
                                         domain.ip_hash(self.secret, client_ip), user_agent,
                                         headers.get(b"referer", b"").decode("latin-1"))
             fact = new_envelope(click, tenant_id=link.tenant_id, occurred_at=datetime.now(timezone.utc),

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import RecordClick, RecordConversion, RecordRefund, RecordShare
+from kaskade_contracts.ids import uuid7
 from kaskade_platform.http import current_correlation_id
 from kaskade_platform.outbox import Outbox
 from share_ingest import domain, repo
@@ -47,7 +48,7 @@ def _batch_command(raw: dict[str, Any]) -> tuple[Any, datetime | None]:
     fields = {k: v for k, v in raw.items() if k not in ("type", "occurred_at")}
     minted = _MINTED.get(kind)
     if minted and fields.get(minted) is None and (minted == "share_id" or minted not in fields):
-        fields[minted] = uuid.uuid4()
+        fields[minted] = uuid7()
     errors: list[Any] = []
     command = occurred_at = None
     try:
@@ -91,7 +92,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
     async def record_share(body: ShareRequest, tenant: Tenant,
                            idempotency_key: Annotated[str | None, Header(max_length=128)] = None) -> Any:
         share_id = body.share_id or (domain.share_id_for_idempotency_key(tenant, idempotency_key)
-                                     if idempotency_key else uuid.uuid4())
+                                     if idempotency_key else uuid7())
         cmd = RecordShare(**body.model_dump(exclude={"share_id", "occurred_at"}), share_id=share_id)
         outcome = await apply_one(envelope(tenant, cmd, body.occurred_at))
         return JSONResponse(outcome.data, status_code=201 if outcome.status == "accepted" else 200)
