@@ -17,6 +17,7 @@ import asyncpg
 
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import CampaignBudgetExhausted, CampaignBudgetWarning, RewardKind
+from kaskade_contracts.ids import uuid7
 from reward import domain, ledger, limits, repo, revocations, rules
 from reward.domain import Campaign, Candidate
 
@@ -135,7 +136,10 @@ async def _book(conn: asyncpg.Connection, granted: list[Candidate], budgets: dic
     accounts = await ledger.accounts(conn, {account_key(c) for c in granted})
     txs, entries, rows = [], [], []
     for c in granted:
-        tx_id = c.reward_id  # a reward is granted by exactly one transaction: it can share the id
+        # The reward row written with it (its id derived from the idempotency key) is what refuses a
+        # second grant, so the booking's id need not be derived: a time-ordered one lands at the newest
+        # end of the ledger's indexes, where a derived (random) one hit a page anywhere in them.
+        tx_id = uuid7()
         txs.append((tx_id, c.tenant_id, c.idempotency_key, "reward_granted"))
         entries += [(tx_id, budgets[c.budget_key].account_id, -c.amount_minor),
                     (tx_id, accounts[account_key(c)], c.amount_minor)]

@@ -68,7 +68,7 @@ async def test_the_ledger_refuses_dangling_references_and_any_rewrite_of_its_his
     fact = kit.attributed("dora")
     await kit.send(fact)
     (granted,) = await kit.rewards_for(fact)
-    tx_id = granted.payload.reward_id  # a grant's ledger transaction shares the reward's id
+    tx_id = await kit.db.fetchval("SELECT tx_id FROM rewards WHERE reward_id = $1", granted.payload.reward_id)
     account_id = await kit.db.fetchval("SELECT account_id FROM ledger_entries WHERE tx_id = $1 LIMIT 1", tx_id)
     async with kit.db.acquire() as conn:
         with pytest.raises(asyncpg.ForeignKeyViolationError, match="missing transaction or account"):
