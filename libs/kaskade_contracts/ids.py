@@ -1,27 +1,39 @@
-"""Time-ordered ids for what Kaskade mints itself (event ids, click and share ids).
+"""Time-ordered ids for what Kaskade mints itself (event ids, click and share ids) and for ids it
+derives from an event.
 
 Every consumer stores the ids of the events it processed, and most tables are keyed by an id. A
 random (version 4) id lands on a random page of its index, so once an index outgrows memory every
 insert reads a page from disk. A version 7 id (RFC 9562) starts with the Unix time in milliseconds:
 new ids go to the few pages at the index's newest end, which stay in memory however large it grows.
-Ids derived from an idempotency key (uuid5) stay as they are: they must not depend on the time.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
 
-_RAND_A_SHIFT = 68  # of 80 random bits, the top 12 fill rand_a, the low 62 rand_b
-
 
 def uuid7() -> uuid.UUID:
-    """48 bits of Unix milliseconds, the version (7), 12 random bits, the variant (0b10), 62 random bits."""
-    rand = int.from_bytes(os.urandom(10), "big")
-    return uuid.UUID(int=(time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> _RAND_A_SHIFT) << 64
-                     | 0b10 << 62 | rand & (1 << 62) - 1)
+    """48 bits of Unix milliseconds, the version (7), then 74 random bits around the variant."""
+    return _v7(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10), "big"))
 
 
 def uuid7_time_ms(value: uuid.UUID) -> int:
     """The Unix time in milliseconds a version 7 id was minted at."""
     return value.int >> 80
+
+
+def derived_uuid(namespace: uuid.UUID, name: str, event_id: uuid.UUID) -> uuid.UUID:
+    """An id derived from `name` (so a replay derives the same one) that sorts with the event it is
+    derived from: a version 7 id with the event's time and bits of the name's SHA-1. For an event
+    whose id is not version 7 (sent before event ids were), it is uuid5, as such ids always were."""
+    if event_id.version != 7:
+        return uuid.uuid5(namespace, name)
+    digest = hashlib.sha1(namespace.bytes + name.encode()).digest()
+    return _v7(uuid7_time_ms(event_id), int.from_bytes(digest[:10], "big"))
+
+
+def _v7(ms: int, rand80: int) -> uuid.UUID:
+    # unix_ts_ms (48) | version 7 (4) | rand_a (12) | variant 0b10 (2) | rand_b (62)
+    return uuid.UUID(int=ms << 80 | 0x7 << 76 | (rand80 >> 68) << 64 | 0b10 << 62 | rand80 & (1 << 62) - 1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaskade_contracts.events import RewardConfirmed, RewardGranted, RewardRevoked, RewardRole
+from kaskade_contracts.ids import derived_uuid
 
 NOTIFICATION_NAMESPACE = uuid.UUID("0b6f6d1e-7c55-4f0b-8f7e-3c9d8a2e4b10")
 RewardFact = RewardGranted | RewardConfirmed | RewardRevoked
@@ -62,9 +63,10 @@ def context_for(fact: RewardFact) -> dict[str, Any]:
 
 def for_reward(tenant_id: str, event_id: uuid.UUID, fact: RewardFact, email: bool = True) -> list[Notification]:
     """The recipient hears of the reward by email, or only in the in-app feed when the campaign
-    sends no email. The id is derived, so a replay is the same row."""
+    sends no email. The id is derived, so a replay is the same row, and sorts with the event."""
     channel = "email" if email else "feed"
-    nid = uuid.uuid5(NOTIFICATION_NAMESPACE, f"{tenant_id}\x00{event_id}\x00{channel}\x00{fact.recipient_id}")
+    nid = derived_uuid(NOTIFICATION_NAMESPACE, f"{tenant_id}\x00{event_id}\x00{channel}\x00{fact.recipient_id}",
+                       event_id)
     return [Notification(nid, tenant_id, fact.recipient_id, channel, template_for(fact), event_id, fact.reward_id,
                          context_for(fact))]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 from kaskade_contracts.events import RewardConfirmed, RewardGranted, RewardKind, RewardRevoked, RewardRole
+from kaskade_contracts.ids import uuid7, uuid7_time_ms
 from notification.domain import for_reward
 
 EVENT = uuid.UUID("77777777-7777-4777-8777-777777777777")
@@ -80,3 +81,19 @@ def test_confirmation_and_revocation_have_their_own_templates_and_context() -> N
     assert revoked.template == "reward_revoked"
     assert (revoked.context["amount_minor"], revoked.context["remaining_minor"], revoked.context["reason"]) == (
         200, 300, "refund")
+
+
+def test_a_notification_of_a_time_ordered_event_sorts_with_it_and_one_of_an_older_event_keeps_its_id() -> None:
+    """Replays derive the same id either way; ids of newer events land at the newest end of the index."""
+    older_event, newer_event = uuid7(), uuid7()
+    while uuid7_time_ms(newer_event) == uuid7_time_ms(older_event):
+        newer_event = uuid7()
+    [older], [newer] = for_reward("acme", older_event, granted()), for_reward("acme", newer_event, granted())
+
+    assert older.notification_id.version == 7 and uuid7_time_ms(older.notification_id) == uuid7_time_ms(older_event)
+    assert older.notification_id < newer.notification_id
+    assert for_reward("acme", uuid.UUID(str(newer_event)), granted())[0].notification_id == newer.notification_id
+    # Events sent before event ids were time-ordered keep the id their notification was stored under.
+    [legacy] = for_reward("acme", EVENT, granted())
+    assert legacy.notification_id == uuid.uuid5(uuid.UUID("0b6f6d1e-7c55-4f0b-8f7e-3c9d8a2e4b10"),
+                                                f"acme\x00{EVENT}\x00email\x00alice")
