@@ -18,6 +18,7 @@ import orjson
 
 from bench.attribution_alone import run_attribution
 from bench.batch import run_batch
+from bench import devgroups
 from bench.config import RESULT_PATH, BenchConfig
 from bench.kaskade import run_kaskade
 from bench.notify import run_notify
@@ -52,6 +53,20 @@ def _warnings(results: dict[str, Any]) -> list[str]:
     return out + http_warnings(results)
 
 
+async def _run_phases(cfg: BenchConfig, runners: dict[str, Any], results: dict[str, Any], t0: float) -> None:
+    for phase in cfg.phases:
+        if phase not in runners:
+            results["errors"][phase] = f"unknown phase (known: {', '.join(runners)})"
+            continue
+        print(f"[{time.monotonic() - t0:6.1f}s] {phase} ...", flush=True)
+        try:
+            results[phase] = {}
+            results[phase] = await asyncio.wait_for(runners[phase](results[phase]), PHASE_BUDGET_S[phase])
+        except Exception as exc:  # noqa: BLE001 - a failed phase is reported; the others still run
+            results["errors"][phase] = f"{type(exc).__name__}: {exc}"
+            print(f"         {phase} failed: {results['errors'][phase]}", flush=True)
+
+
 async def main() -> int:
     # `kill` gets the same clean-up as Ctrl-C: every phase stops what it started on the way out.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
@@ -65,17 +80,12 @@ async def main() -> int:
                "reward": lambda r: run_reward(cfg, r),
                "notify": lambda r: run_notify(cfg, r)}
     t0 = time.monotonic()
-    for phase in cfg.phases:
-        if phase not in runners:
-            results["errors"][phase] = f"unknown phase (known: {', '.join(runners)})"
-            continue
-        print(f"[{time.monotonic() - t0:6.1f}s] {phase} ...", flush=True)
-        try:
-            results[phase] = {}
-            results[phase] = await asyncio.wait_for(runners[phase](results[phase]), PHASE_BUDGET_S[phase])
-        except Exception as exc:  # noqa: BLE001 - a failed phase is reported; the others still run
-            results["errors"][phase] = f"{type(exc).__name__}: {exc}"
-            print(f"         {phase} failed: {results['errors'][phase]}", flush=True)
+    dev_groups = await devgroups.caught_up(cfg.bootstrap)
+    try:
+        await _run_phases(cfg, runners, results, t0)
+    finally:
+        await devgroups.skip_benchmark_records(cfg.bootstrap, dev_groups)
+    results["dev_groups_moved_past_the_bench"] = dev_groups
     results["total_s"] = round(time.monotonic() - t0, 1)
     results["warnings"] = _warnings(results)
     results["summary"] = summarize(results)
