@@ -101,26 +101,28 @@ async def lock_campaign_budgets(conn: asyncpg.Connection, keys: Iterable[tuple[s
 
 async def accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
     """Customer accounts by (tenant, kind, owner, currency), opened on first use. Nothing is locked
-    here: balances are locked only by `book`, in account order."""
-    keys = sorted(set(keys))
-    if not keys:
-        return {}
-    cols = [[k[i] for k in keys] for i in range(4)]
+    here: balances are locked only by `book`, in account order. Existing accounts are read first:
+    opening them with ON CONFLICT would probe every key again, and wait for any other transaction
+    opening the same account (two group members granting to one referrer in different campaigns)."""
+    missing = sorted(set(keys))
     found: dict[AccountKey, int] = {}
-    for _ in range(2):  # the second pass finds accounts a concurrent transaction opened meanwhile
-        rows = await conn.fetch(
-            """WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(t, kind, o, cur)),
-                    opened AS (INSERT INTO accounts (tenant_id, kind, owner_id, currency) SELECT * FROM k
-                               ON CONFLICT DO NOTHING RETURNING account_id, tenant_id, kind, owner_id, currency)
-               SELECT * FROM opened
-               UNION ALL
-               SELECT a.account_id, a.tenant_id, a.kind, a.owner_id, a.currency FROM k
-               JOIN accounts a ON a.tenant_id = k.t AND a.kind = k.kind AND a.owner_id = k.o AND a.currency = k.cur""",
-            *cols)
-        found.update({(r["tenant_id"], r["kind"], r["owner_id"], r["currency"]): r["account_id"] for r in rows})
-        if len(found) == len(keys):
+    for statement in (_EXISTING_ACCOUNTS, _OPEN_ACCOUNTS, _EXISTING_ACCOUNTS):  # the last: opened meanwhile
+        if not missing:
             break
+        rows = await conn.fetch(statement, *[[k[i] for k in missing] for i in range(4)])
+        found.update({(r["tenant_id"], r["kind"], r["owner_id"], r["currency"]): r["account_id"] for r in rows})
+        missing = [k for k in missing if k not in found]
     return found
+
+
+_EXISTING_ACCOUNTS = """
+    SELECT a.account_id, a.tenant_id, a.kind, a.owner_id, a.currency
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(t, kind, o, cur)
+    JOIN accounts a ON a.tenant_id = k.t AND a.kind = k.kind AND a.owner_id = k.o AND a.currency = k.cur"""
+_OPEN_ACCOUNTS = """
+    INSERT INTO accounts (tenant_id, kind, owner_id, currency)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+    ON CONFLICT DO NOTHING RETURNING account_id, tenant_id, kind, owner_id, currency"""
 
 
 async def book(conn: asyncpg.Connection, txs: Sequence[Tx], entries: Sequence[Entry]) -> None:
