@@ -51,7 +51,8 @@ class ReferralReparented(_CampaignKeyed):
     """A referee's place in the cascade changed after it was published: someone above them was
     referred later than their own referrals were decided (events arrive out of order across
     partitions). Carries the referee's binding as it is now; it supersedes the root seeder,
-    generation, parent and upline of every earlier event about this referee."""
+    generation, parent and upline of every earlier event about this referee. Its `occurred_at` is
+    the time of the referral that caused the correction (the latest, when several did)."""
     event_type: ClassVar[str] = "ReferralReparented"
     topic: ClassVar[str] = topics.ATTRIBUTIONS.name
     campaign_id: CampaignId

@@ -142,6 +142,8 @@ class Attribution:
             return []
         facts = [(x.envelope, x.decision.fact) for x in decided]
         bound = [(x.envelope.tenant_id, x.decision.new_binding, now) for x in decided if x.decision.new_binding]
+        referred_at = {(x.envelope.tenant_id, x.decision.new_binding.referee_id): x.envelope.occurred_at
+                       for x in decided if x.decision.new_binding}
         done = await repo_cascade.record(
             conn,
             outcomes=[(e.tenant_id, e.payload.conversion_id, f.campaign_id, e.payload.customer_id,  # type: ignore
@@ -168,8 +170,12 @@ class Attribution:
         # After the verdicts on the same (campaign-keyed) partitions: what they said about a moved
         # referee's place is superseded by this.
         # The seeders who were referred now are re-placed too: their own referrals had named them the root.
+        # A correction is dated by the referral that caused it (the latest, when several did): a
+        # reader can tell a purchase made before that link existed from one that came after it.
         above = {(m.tenant_id, who) for m in moved.values() for who in m.binding.upline}
-        emitted += [new_envelope(domain.reparented(m.binding), tenant_id=m.tenant_id, occurred_at=now)
+        emitted += [new_envelope(domain.reparented(m.binding), tenant_id=m.tenant_id,
+                                 occurred_at=max((referred_at.get((m.tenant_id, s), now) for s in m.under),
+                                                 default=referred_at.get((m.tenant_id, m.binding.referee_id), now)))
                     for m in [repo_cascade.Moved(t, b) for t, b, _ in bound  # type: ignore[arg-type]
                               if (t, b.referee_id) in above] + list(moved.values())]
         # Refunds that arrived while these conversions were held get their verdict now.

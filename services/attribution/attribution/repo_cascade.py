@@ -51,12 +51,14 @@ async def reparent(conn: asyncpg.Connection, referees: Sequence[tuple[str, str]]
                JOIN bindings b ON b.tenant_id = n.t AND b.referee_id = n.seeder
                WHERE d.tenant_id = n.t AND d.root_seeder_id = n.seeder
                RETURNING d.tenant_id, d.referee_id, d.referrer_id, d.root_seeder_id, d.generation, d.conversion_id,
-                         d.parent_conversion_id, d.upline, d.campaign_id""",
+                         d.parent_conversion_id, d.upline, d.campaign_id, n.seeder""",
             [t for t, _ in roots], [c for _, c in roots])
         for r in rows:  # a subtree moved twice in one batch: the later round is the final place
-            moved[(r["tenant_id"], r["referee_id"])] = Moved(r["tenant_id"], Binding(
+            key = (r["tenant_id"], r["referee_id"])
+            earlier = moved[key].under if key in moved else frozenset()
+            moved[key] = Moved(r["tenant_id"], Binding(
                 r["referee_id"], r["referrer_id"], r["root_seeder_id"], r["generation"], r["conversion_id"],
-                r["parent_conversion_id"], tuple(r["upline"]), r["campaign_id"]))
+                r["parent_conversion_id"], tuple(r["upline"]), r["campaign_id"]), earlier | {r["seeder"]})
         # A subtree moved under a seeder who was re-parented in the same batch moves again.
         roots = list({(r["tenant_id"], r["root_seeder_id"]) for r in rows} & set(referees))
     return moved
@@ -66,6 +68,7 @@ async def reparent(conn: asyncpg.Connection, referees: Sequence[tuple[str, str]]
 class Moved:
     tenant_id: str
     binding: Binding
+    under: frozenset[str] = frozenset()  # the seeders whose own referral moved it
 
 
 Outcome = tuple[str, uuid.UUID, str, str, str, str | None, int | None, str | None, int, str, str | None]

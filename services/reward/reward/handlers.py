@@ -67,7 +67,9 @@ class Rewards:
     async def on_reparented(self, conn: asyncpg.Connection,
                             facts: list[Envelope[ReferralReparented]]) -> list[Envelope[Any]]:
         """A referee's corrected place in the cascade: their purchases pay the upline levels it now
-        reaches. Levels reached before are the same rewards, already booked, so nothing is paid twice."""
+        reaches. Levels reached before are the same rewards, already booked, so nothing is paid twice.
+        The correction is dated by the referral that caused it: a purchase made before that referral
+        was not brought about by the new upline, which earns nothing from it."""
         campaigns = await repo.campaigns_for(conn, {(e.tenant_id, e.payload.campaign_id) for e in facts})
         latest: dict[repo_cascade.RefereeKey, Envelope[ReferralReparented]] = {}
         for e in facts:  # each one states the whole binding, so the last of a referee's stands
@@ -80,7 +82,7 @@ class Rewards:
         items = []
         for key, e in latest.items():
             campaign = campaigns[key[:2]]
-            items += [(c, campaign, e) for p in purchases.get(key, [])
+            items += [(c, campaign, e) for p in purchases.get(key, []) if p.purchased_at >= e.occurred_at
                       for c in rules.for_new_upline(e.tenant_id, p, e.payload.upline, e.payload.generation, campaign)]
         return await self.granting.grant(conn, items, self.clock.now())
 

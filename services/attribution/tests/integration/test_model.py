@@ -92,3 +92,5 @@ async def test_the_moved_subtree_is_published_with_its_new_places(t: Tenant) -> 
     # Each comes after the verdict it corrects, on the same partition.
     order = [e.event_type for e in t.out.events() if e.payload.referee_id == "ben"]
     assert order == ["ConversionAttributed", "ReferralReparented"]
+    # Each is dated by ben's referral, which caused it, not by when attribution saw it.
+    assert {e.occurred_at for e in t.out.events("ReferralReparented")} == {ben.occurred_at}

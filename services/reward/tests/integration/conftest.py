@@ -89,11 +89,12 @@ class Kit:
             path=AttributionPath.referral_code, upline=upline or []), tenant_id=self.tenant, occurred_at=at)
 
     def reparented(self, referee: str, *, upline: list[str], referrer: str = "anna", campaign: str = "spring",
-                   generation: int = 2) -> Envelope[ReferralReparented]:
+                   generation: int = 2, at: datetime | None = None) -> Envelope[ReferralReparented]:
+        """`at`: when the referral that caused the correction happened."""
         return new_envelope(ReferralReparented(
             campaign_id=campaign, referee_id=referee, referrer_id=referrer, conversion_id=uuid.uuid4(),
             root_seeder_id=upline[-1] if upline else referrer, generation=generation, upline=upline),
-            tenant_id=self.tenant)
+            tenant_id=self.tenant, occurred_at=at)
 
     def reversed(self, fact: Envelope[ConversionAttributed], refunded_total: int, *, amount: int | None = None,
                  kind: RefundKind = RefundKind.refund, refund_id: uuid.UUID | None = None

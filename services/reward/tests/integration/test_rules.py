@@ -83,24 +83,27 @@ async def test_the_upline_earns_a_fraction_of_the_referrer_reward_per_level_down
     await kit.assert_ledger_balances()
 
 
-async def test_a_corrected_cascade_pays_each_purchase_the_upline_levels_it_now_reaches_once(kit: Any) -> None:
-    """Attribution re-parents ben's subtree: carl turns out to have been referred by dora. Ben's
-    purchases now reach dora at level 2; a refunded one pays nothing; otto's are not ben's."""
+async def test_a_corrected_cascade_pays_the_upline_it_now_reaches_for_purchases_after_the_referral_once(
+        kit: Any, ago: Any) -> None:
+    """Carl, ben's referrer, turns out to have been referred by dora a day ago (attribution saw it
+    late). Ben's purchases since then reach dora at level 2; one from before that referral does not;
+    a refunded one pays nothing; otto's are not ben's."""
     await kit.define(kit.campaign(1, referrer=1000, cascade=CascadeReward(fraction_bps=2000, max_depth=2)))
-    kept, refunded, other = (kit.attributed("ben", campaign="spring", upline=["carl"]),
-                             kit.attributed("ben", campaign="spring", upline=["carl"]),
-                             kit.attributed("otto", campaign="spring", upline=["carl"]))
-    await kit.send(kept, refunded, other, kit.reversed(refunded, refunded.payload.amount_minor))
-    await kit.verdicts(8)  # two rewards per purchase, and the refunded purchase's two revoked
+    before, kept, refunded, other = (kit.attributed("ben", campaign="spring", upline=["carl"], at=ago(3)),
+                                     kit.attributed("ben", campaign="spring", upline=["carl"]),
+                                     kit.attributed("ben", campaign="spring", upline=["carl"]),
+                                     kit.attributed("otto", campaign="spring", upline=["carl"]))
+    await kit.send(before, kept, refunded, other, kit.reversed(refunded, refunded.payload.amount_minor))
+    await kit.verdicts(10)  # two rewards per purchase, and the refunded purchase's two revoked
 
-    await kit.send(kit.reparented("ben", upline=["carl", "dora", "emil"], generation=3))
-    await kit.verdicts(11)
-    await kit.send(kit.reparented("ben", upline=["carl", "dora", "emil"], generation=3))  # stated again
+    await kit.send(kit.reparented("ben", upline=["carl", "dora", "emil"], generation=3, at=ago(1)))
+    await kit.verdicts(13)
+    await kit.send(kit.reparented("ben", upline=["carl", "dora", "emil"], generation=3, at=ago(1)))  # again
     sentinel = kit.attributed("paul", campaign="spring", referrer="zoe")
     await kit.send(sentinel)
     await kit.rewards_for(sentinel)
 
-    late = [e for e in kit.out.events()[8:] if e.payload.conversion_id != sentinel.payload.conversion_id]
+    late = [e for e in kit.out.events()[10:] if e.payload.conversion_id != sentinel.payload.conversion_id]
     assert sorted((e.event_type, e.payload.conversion_id, e.payload.recipient_id, e.payload.amount_minor)
                   for e in late) == sorted([
         ("RewardGranted", kept.payload.conversion_id, "dora", 40),
@@ -108,7 +111,7 @@ async def test_a_corrected_cascade_pays_each_purchase_the_upline_levels_it_now_r
         ("RewardRevoked", refunded.payload.conversion_id, "dora", 40)])
     assert {(e.payload.rule_id, e.payload.generation) for e in late if e.event_type == "RewardGranted"} == {
         ("cascade-2", 3)}
-    assert await kit.earned() == {"anna": 2000, "carl": 400, "dora": 40, "zoe": 1000}
+    assert await kit.earned() == {"anna": 3000, "carl": 600, "dora": 40, "zoe": 1000}
     await kit.assert_ledger_balances()
 
 
