@@ -33,6 +33,7 @@ from bench.messages import outgoing
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import ConversionKind, ConversionRecorded
+from kaskade_contracts.ids import uuid7
 from kaskade_devtools.stack import Stack
 
 TARGET_CONVERSIONS_PER_S = 10_000.0
@@ -54,10 +55,10 @@ def conversions(h: History, n: int, rng: random.Random) -> list[Any]:
     for m in range(n):
         if rng.random() < REPEAT_SHARE:
             i = rng.randrange(h.seeders, h.customers)
-            conv = ConversionRecorded(conversion_id=uuid.uuid4(), customer_id=f"c{i}", kind=ConversionKind.purchase,
+            conv = ConversionRecorded(conversion_id=uuid7(), customer_id=f"c{i}", kind=ConversionKind.purchase,
                                       amount_minor=4200, order_id=f"o-{uuid.uuid4().hex[:16]}")
         else:
-            conv = ConversionRecorded(conversion_id=uuid.uuid4(), customer_id=f"n{m}-{secrets.token_hex(3)}",
+            conv = ConversionRecorded(conversion_id=uuid7(), customer_id=f"n{m}-{secrets.token_hex(3)}",
                                       kind=ConversionKind.purchase, amount_minor=4200,
                                       click_id=click_uuid(rng.randrange(h.clicks)),
                                       order_id=f"o-{uuid.uuid4().hex[:16]}")

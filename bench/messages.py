@@ -15,6 +15,7 @@ from kaskade_contracts.envelope import Envelope, Payload, encode_envelope, new_e
 from kaskade_contracts.events import (AttributionPath, Channel, ConversionAttributed, ConversionKind,
                                       ConversionRecorded, RecordConversion, RecordShare, RewardGranted,
                                       RewardKind, RewardRole)
+from kaskade_contracts.ids import uuid7
 from kaskade_platform.outbox import kafka_headers
 
 HOP_MODELS: tuple[type[Payload], ...] = (RecordConversion, ConversionRecorded, ConversionAttributed, RewardGranted)
@@ -41,7 +42,7 @@ def record_share(tenant_id: str, sharer_id: str) -> Outgoing:
 
 
 def record_purchase(tenant_id: str, customer_id: str, referral_code: str) -> tuple[uuid.UUID, Outgoing]:
-    conversion_id = uuid.uuid4()
+    conversion_id = uuid7()
     cmd = RecordConversion(conversion_id=conversion_id, customer_id=customer_id, kind=ConversionKind.purchase,
                            order_id=f"order-{conversion_id.hex[:12]}", amount_minor=AMOUNT_MINOR,
                            referral_code=referral_code)
@@ -70,7 +71,7 @@ def next_payload(payload: Payload) -> Payload | None:
 def hop_payloads(customer_id: str = "cust-000001") -> list[Payload]:
     """One payload per hop, as the real services would derive them from one purchase."""
     payloads: list[Payload] = [RecordConversion(
-        conversion_id=uuid.uuid4(), customer_id=customer_id, kind=ConversionKind.purchase,
+        conversion_id=uuid7(), customer_id=customer_id, kind=ConversionKind.purchase,
         order_id="order-0123456789ab", amount_minor=AMOUNT_MINOR, referral_code="AbCdEfGhIjKl")]
     while (nxt := next_payload(payloads[-1])) is not None:
         payloads.append(nxt)
@@ -91,7 +92,7 @@ def first_hop_inputs(tenant_id: str, topic: str, count: int) -> list[Outgoing]:
     """Distinct first-hop records (distinct event ids and customers), as a product backend sends them."""
     out = []
     for i in range(count):
-        cmd = RecordConversion(conversion_id=uuid.uuid4(), customer_id=f"cust-{i:06d}", kind=ConversionKind.purchase,
+        cmd = RecordConversion(conversion_id=uuid7(), customer_id=f"cust-{i:06d}", kind=ConversionKind.purchase,
                                order_id=f"order-{i:012d}", amount_minor=AMOUNT_MINOR, referral_code="AbCdEfGhIjKl")
         out.append(outgoing(new_envelope(cmd, tenant_id=tenant_id), topic))
     return out

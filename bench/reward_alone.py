@@ -20,7 +20,6 @@ import asyncio
 import os
 import secrets
 import time
-import uuid
 from typing import Any
 
 import asyncpg
@@ -33,6 +32,7 @@ from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import (AttributionPath, CampaignDefined, CampaignStatus, CampaignTerms,
                                       ConversionAttributed, ConversionKind, RewardRule)
+from kaskade_contracts.ids import uuid7
 from kaskade_devtools.stack import Stack
 
 TARGET_HOT_PER_S = 5_000.0
@@ -69,7 +69,7 @@ async def define(cfg: BenchConfig, conn: asyncpg.Connection, tenant: str, campai
 
 def attributions(tenant: str, campaigns: list[str], n: int) -> list[Any]:
     return [outgoing(new_envelope(ConversionAttributed(
-        conversion_id=uuid.uuid4(), campaign_id=campaigns[i % len(campaigns)], kind=ConversionKind.purchase,
+        conversion_id=uuid7(), campaign_id=campaigns[i % len(campaigns)], kind=ConversionKind.purchase,
         amount_minor=4999, currency="EUR", referee_id=f"c{i}", referrer_id=f"r{i % 1000}", root_seeder_id="seed",
         generation=2, path=AttributionPath.click, upline=["seed"]), tenant_id=tenant)) for i in range(n)]
 

@@ -29,7 +29,9 @@ class _ShareFields(Payload):
 
 
 class _ConversionFields(Payload):
-    conversion_id: uuid.UUID = Field(description="The backend's id for this conversion; idempotent per tenant.")
+    conversion_id: uuid.UUID = Field(description="The backend's id for this conversion; idempotent per tenant. "
+                                                 "A time-ordered UUIDv7 keeps the rows keyed by it (conversions, "
+                                                 "rewards) cheap to write as they grow.")
     campaign_id: CampaignId = "default"
     customer_id: CustomerId = Field(description="The converting (possibly referred) customer.")
     kind: ConversionKind

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from kaskade_contracts.events import (CampaignStatus, CampaignTerms, CascadeReward, ReferrerCap, RewardDeclined,
                                       RewardGranted, RewardKind, RewardRole, RewardRule)
+from kaskade_contracts.ids import derived_uuid
 
 REWARD_NAMESPACE = uuid.UUID("6a0c7b7e-2f7c-4d52-9a52-6b1f3d6a8c11")
 POINTS = "PTS"  # points are an asset of their own, booked like a currency
@@ -131,15 +132,22 @@ def idempotency_key(campaign_id: str, source: uuid.UUID | str, rule_id: str, rec
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def reward_id(tenant_id: str, key: str) -> uuid.UUID:
-    return uuid.uuid5(REWARD_NAMESPACE, f"{tenant_id}\x00{key}")
+def reward_id(tenant_id: str, key: str, source: uuid.UUID | str) -> uuid.UUID:
+    """Derived from the idempotency key, so every path to a reward finds the same row. A reward for a
+    conversion whose id is time-ordered (UUIDv7) sorts with it: grants then insert at the newest end
+    of the rewards index, where a random id wrote nearly one full page to the WAL per grant. Any
+    other source keeps the plain uuid5 rewards always had, so older rewards are found as before."""
+    name = f"{tenant_id}\x00{key}"
+    if isinstance(source, uuid.UUID):
+        return derived_uuid(REWARD_NAMESPACE, name, source)
+    return uuid.uuid5(REWARD_NAMESPACE, name)
 
 
 def candidate(tenant_id: str, campaign_id: str, source: uuid.UUID | str, rule: Rule, recipient_id: str,
               role: RewardRole, amount_minor: int, currency: str, earned_at: datetime, hold_until: datetime | None,
               **ids: object) -> Candidate:
     key = idempotency_key(campaign_id, source, rule.rule_id, recipient_id)
-    return Candidate(tenant_id, reward_id(tenant_id, key), key, campaign_id, rule, recipient_id, role,
+    return Candidate(tenant_id, reward_id(tenant_id, key, source), key, campaign_id, rule, recipient_id, role,
                      amount_minor, currency, earned_at, hold_until, **ids)  # type: ignore[arg-type]
 
 

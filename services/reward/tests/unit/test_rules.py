@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from kaskade_contracts.events import (AttributionPath, CampaignStatus, CampaignTerms, CascadeReward, Channel,
                                       ConversionAttributed, ConversionKind, Milestone, ReferrerCap, RewardKind,
                                       RewardRole, RewardRule, ShareRecorded, ShareReward)
-from reward.domain import Campaign, ReferredPurchase, revocable
+from kaskade_contracts.ids import uuid7, uuid7_time_ms
+from reward.domain import REWARD_NAMESPACE, Campaign, ReferredPurchase, revocable
 from reward.limits import apply_limits, limit_for, warnings_reached
 from reward.rules import for_milestone, for_new_upline, for_referral, for_share
 
@@ -61,6 +62,21 @@ def test_a_corrected_upline_calls_for_the_same_rewards_at_the_levels_it_shares_w
     assert now[0].reward_id == then[1].reward_id and now[0].idempotency_key == then[1].idempotency_key
     assert {c.hold_until for c in now} == {AT + timedelta(days=30)} and {c.role for c in now} == {RewardRole.upline}
     assert for_new_upline("acme", bought, ["carl"], 4, campaign(referrer_reward=RewardRule(amount_minor=1000))) == []
+
+
+def test_a_reward_for_a_time_ordered_conversion_sorts_with_it_and_any_other_keeps_its_uuid5_id() -> None:
+    terms = campaign(referrer_reward=RewardRule(amount_minor=1000), milestones=[
+        Milestone(referrals=1, reward=RewardRule(amount_minor=700))])
+    fact = purchase().model_copy(update={"conversion_id": uuid7()})
+    [c] = for_referral("acme", fact, terms, AT)
+    assert (c.reward_id.version, uuid7_time_ms(c.reward_id)) == (7, uuid7_time_ms(fact.conversion_id))
+    assert for_referral("acme", fact, terms, AT)[0].reward_id == c.reward_id  # derived: the same every time
+
+    [old] = for_referral("acme", legacy := purchase(), terms, AT)  # a random (v4) conversion id, as before
+    assert old.reward_id == uuid.uuid5(REWARD_NAMESPACE, f"acme\x00{old.idempotency_key}")
+    bonus = for_milestone("acme", terms, c, 1, 10_000, "EUR")  # keyed without the conversion: no time in it
+    assert bonus is not None and bonus.reward_id == uuid.uuid5(REWARD_NAMESPACE, f"acme\x00{bonus.idempotency_key}")
+    assert legacy.conversion_id.version == 4
 
 
 def test_a_milestone_is_keyed_by_referrer_not_by_conversion() -> None:
