@@ -44,7 +44,7 @@ def record_share(tenant_id: str, sharer_id: str) -> Outgoing:
 def record_purchase(tenant_id: str, customer_id: str, referral_code: str) -> tuple[uuid.UUID, Outgoing]:
     conversion_id = uuid7()
     cmd = RecordConversion(conversion_id=conversion_id, customer_id=customer_id, kind=ConversionKind.purchase,
-                           order_id=f"order-{conversion_id.hex[:12]}", amount_minor=AMOUNT_MINOR,
+                           order_id=f"order-{conversion_id.hex[-12:]}", amount_minor=AMOUNT_MINOR,
                            referral_code=referral_code)
     return conversion_id, outgoing(new_envelope(cmd, tenant_id=tenant_id))
 
