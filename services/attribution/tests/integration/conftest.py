@@ -28,8 +28,10 @@ from kaskade_platform.runtime import ServiceRuntime
 CLICK_AGE = timedelta(minutes=2)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def runtime(infra: Any) -> AsyncIterator[ServiceRuntime]:
+    # Per module: a decisions service left running would also decide the conversions that the
+    # analytics tests publish by hand, and its verdicts would reach their projection twice over.
     rt = build(Settings())
     await rt.start()
     yield rt
