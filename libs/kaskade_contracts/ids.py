@@ -1,5 +1,5 @@
 """Time-ordered ids for what Kaskade mints itself (event ids, click and share ids) and for ids it
-derives from an event.
+derives from an event or a conversion.
 
 Every consumer stores the ids of the events it processed, and most tables are keyed by an id. A
 random (version 4) id lands on a random page of its index, so once an index outgrows memory every
@@ -24,14 +24,15 @@ def uuid7_time_ms(value: uuid.UUID) -> int:
     return value.int >> 80
 
 
-def derived_uuid(namespace: uuid.UUID, name: str, event_id: uuid.UUID) -> uuid.UUID:
-    """An id derived from `name` (so a replay derives the same one) that sorts with the event it is
-    derived from: a version 7 id with the event's time and bits of the name's SHA-1. For an event
-    whose id is not version 7 (sent before event ids were), it is uuid5, as such ids always were."""
-    if event_id.version != 7:
+def derived_uuid(namespace: uuid.UUID, name: str, source: uuid.UUID) -> uuid.UUID:
+    """An id derived from `name` (so a replay derives the same one) that sorts with `source`, the
+    id of what it derives from (an event, a conversion): a version 7 id with the source's time and
+    bits of the name's SHA-1. When `source` is not version 7 (an event sent before event ids were,
+    a backend's random conversion id), it is uuid5, as such ids always were."""
+    if source.version != 7:
         return uuid.uuid5(namespace, name)
     digest = hashlib.sha1(namespace.bytes + name.encode()).digest()
-    return _v7(uuid7_time_ms(event_id), int.from_bytes(digest[:10], "big"))
+    return _v7(uuid7_time_ms(source), int.from_bytes(digest[:10], "big"))
 
 
 def _v7(ms: int, rand80: int) -> uuid.UUID:
