@@ -3,14 +3,17 @@
 Every phase publishes onto the shared topics under tenants of its own: the reward phase alone puts
 over 100,000 verdicts on kaskade.rewards.v1. The dev stack's groups (`make run`, and tests run in a
 working tree) would then have to read all of that before anything of theirs: the dev notification
-group once had 455,582 rewards to go, and its tests timed out. A group that had read everything
-when the benchmark started is moved to the end of its topics when it ends, which skips the
+group once had 455,582 rewards to go, and its tests timed out. Each partition a dev group had read
+to the end when the benchmark started is moved to its end when it ends, which skips the
 benchmark's records only, because no dev service may run during a benchmark (the phases report
-one when they find it).
+one when they find it). A partition with records left before the benchmark keeps them, and the
+benchmark's after them: one committed offset cannot skip the one without the other.
 """
 from __future__ import annotations
 
-from bench.kafka_io import group_lag, start_group_at_end
+from aiokafka import TopicPartition
+
+from bench.kafka_io import partition_lags, start_group_at_end
 from kaskade_contracts import topics
 
 _SHARED = (topics.TENANTS.name, topics.CAMPAIGNS.name, topics.ERASURES.name)
@@ -25,11 +28,14 @@ DEV_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-async def caught_up(bootstrap: str) -> list[str]:
-    """The dev groups with nothing left to read (a group that never ran has everything left)."""
-    return [g for g, inputs in DEV_GROUPS.items() if await group_lag(bootstrap, g, inputs) == 0]
+async def caught_up(bootstrap: str) -> dict[str, list[TopicPartition]]:
+    """Per dev group, the partitions with nothing left to read (a group that never ran has none)."""
+    out = {}
+    for g, inputs in DEV_GROUPS.items():
+        out[g] = [tp for tp, lag in (await partition_lags(bootstrap, g, inputs)).items() if lag == 0]
+    return out
 
 
-async def skip_benchmark_records(bootstrap: str, groups: list[str]) -> None:
-    for g in groups:
-        await start_group_at_end(bootstrap, g, DEV_GROUPS[g])
+async def skip_benchmark_records(bootstrap: str, groups: dict[str, list[TopicPartition]]) -> None:
+    for g, partitions in groups.items():
+        await start_group_at_end(bootstrap, g, DEV_GROUPS[g], only=partitions)

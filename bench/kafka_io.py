@@ -71,6 +71,11 @@ async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
 
 async def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
     """Records on `topics` that `group` has not committed yet."""
+    return sum((await partition_lags(bootstrap, group, topics)).values())
+
+
+async def partition_lags(bootstrap: str, group: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
+    """Per partition of `topics`, the records `group` has not committed yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await asyncio.wait_for(admin.start(), ADMIN_TIMEOUT_S)
@@ -82,8 +87,8 @@ async def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
         committed = await asyncio.wait_for(admin.list_consumer_group_offsets(group), ADMIN_TIMEOUT_S)
         parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         ends = await asyncio.wait_for(consumer.end_offsets(parts), ADMIN_TIMEOUT_S)
-        return sum(end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-                   for tp, end in ends.items())
+        return {tp: end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                for tp, end in ends.items()}
     finally:
         await consumer.stop()
         await admin.close()
@@ -158,14 +163,20 @@ class TenantEvents:
         return sum(self.by_type.values())
 
 
-async def start_group_at_end(bootstrap: str, group: str, topics: Sequence[str]) -> None:
-    """Commit the end of every partition of `topics` for `group`, so it reads only what comes next
-    (a bench's own consumer group skips the history earlier runs left on the topics)."""
+async def start_group_at_end(bootstrap: str, group: str, topics: Sequence[str],
+                             only: Iterable[TopicPartition] | None = None) -> None:
+    """Commit the end of every partition of `topics` (or of those `only`) for `group`, so it reads
+    only what comes next (a bench's own consumer group skips the history earlier runs left)."""
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await c.start()
     try:
         await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
         parts = [TopicPartition(t, p) for t in topics for p in (c.partitions_for_topic(t) or ())]
+        if only is not None:
+            wanted = set(only)
+            parts = [tp for tp in parts if tp in wanted]
+        if not parts:
+            return
         ends = await c.end_offsets(parts)
         c.assign(parts)
         await c.commit({tp: off for tp, off in ends.items()})
