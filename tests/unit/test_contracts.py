@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -364,3 +365,19 @@ def test_minted_ids_are_version_7_ordered_by_the_millisecond_they_were_minted_in
     assert {(i.version, i.variant) for i in [first, *later]} == {(7, uuid.RFC_4122)}
     assert before <= uuid7_time_ms(first) < min(uuid7_time_ms(i) for i in later) <= after
     assert first < min(later) and len(set(later)) == 1000
+
+
+def test_a_forked_process_never_mints_the_ids_its_parent_will() -> None:
+    uuid7()  # the parent now holds random bits for its next ids
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report its next ids, then leave at once
+        os.write(write, b"".join(uuid7().bytes for _ in range(300)))
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read, "rb") as r:
+        data = r.read()
+    theirs = {data[i:i + 16][6:] for i in range(0, len(data), 16)}  # the random bits, without the time
+    mine = {uuid7().bytes[6:] for _ in range(300)}
+    assert len(theirs) == 300 and not theirs & mine
