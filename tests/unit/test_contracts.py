@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from kaskade_contracts import envelope as envelope_module
 from kaskade_contracts import events, schemas, topics
 from kaskade_contracts.envelope import (EnvelopeError, Payload, decode_envelope, encode_envelope, new_envelope,
                                         registered)
@@ -227,6 +228,33 @@ def test_schema_invalid_event_is_refused_naming_the_field(data: dict[str, Any], 
 def test_payload_of_another_type_is_refused() -> None:
     data = wire(SAMPLES["ConversionRecorded"], event_type="RewardGranted")
     assert reason_of(orjson.dumps(data)) == "schema_invalid"
+
+
+def _verdict(decode: Any, raw: bytes) -> Any:
+    try:
+        return decode(raw)
+    except EnvelopeError as exc:
+        return exc.reason, exc.detail
+
+
+_OWN = encode_envelope(new_envelope(SAMPLES["RewardGranted"], tenant_id=TENANT, occurred_at=AT))
+
+
+@pytest.mark.parametrize("raw", [
+    _OWN,
+    # JSON takes the last of two equal keys: the name at the start is not the event's.
+    _OWN[:-1] + b',"event_type":"ConversionRecorded"}',
+    _OWN[:-1] + b',"schema_version":2}',
+    _OWN.replace(b'"payload":{', b'"payload":{"event_type":"RewardGranted","schema_version":1,', 1),
+    _OWN[:-9],
+    _OWN.replace(b'"amount_minor":500', b'"amount_minor":-500'),
+    orjson.dumps(dict(sorted(orjson.loads(_OWN).items()))),  # another producer's key order
+], ids=["own", "later-event-type", "later-version", "name-inside-payload", "truncated", "invalid-field",
+        "other-key-order"])
+def test_reading_an_event_by_the_name_at_its_start_agrees_with_reading_it_in_full(raw: bytes) -> None:
+    """The fast path (validating straight from JSON into the contract named at the start) must
+    give exactly what parsing first gives: the same event, or the same refusal and reason."""
+    assert _verdict(decode_envelope, raw) == _verdict(envelope_module._decode_generally, raw)
 
 
 # --- causation ------------------------------------------------------------------------------
