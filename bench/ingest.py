@@ -162,10 +162,10 @@ class AdminCounts:
         return {"shares": row["shares"], "indexed_by_code": row["indexed"]}
 
     async def unpublished(self, tenant: str) -> int:
-        """The tenant's events still waiting in the outbox for the relay."""
+        """Events still waiting in the outbox for the relay, in bundles that hold the tenant's."""
         return await self.conn.fetchval(
-            """SELECT count(*) FROM share_ingest.outbox
-               WHERE published_at IS NULL AND headers ->> 'kaskade-tenant-id' = $1""", tenant)
+            """SELECT coalesce(sum(event_count), 0) FROM share_ingest.outbox_bundles
+               WHERE published_at IS NULL AND position(convert_to($1, 'UTF8') IN events) > 0""", tenant)
 
     async def close(self) -> None:
         await self.conn.close()

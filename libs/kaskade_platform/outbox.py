@@ -1,7 +1,11 @@
-"""Transactional outbox: events a service emits are rows written with its state change.
+"""Transactional outbox: events a service emits are written with its state change.
 
 `enqueue` runs inside the caller's transaction, so the state change and the events it emits
 commit or vanish together. The relay (relay.py) ships them to Kafka afterwards.
+
+A transaction's events are one row, a bundle (bundles.py), rather than a row each: writing,
+reading and deleting a row per event cost about 30 µs of Postgres time per event, a bundle of a
+thousand costs that once. The bundle keeps its events' ids, so one can still be looked for.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import asyncpg
 import orjson
 
 from kaskade_contracts.envelope import Envelope, encode_envelope
+from kaskade_platform.bundles import frame
 
 
 def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
@@ -26,22 +31,17 @@ def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
     }
 
 
-# For a hot path that writes its outbox rows in the same statement as its own (see share-ingest's
-# clicks): the column list, and the unnest() of the arrays `rows` returns, as $1..$7.
-COLUMNS = "(event_id, event_type, topic, partition_key, body, headers, ephemeral)"
-UNNEST = "$1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::jsonb[], $7::bool[]"
+def framed(envelope: Envelope[Any]) -> bytes:
+    """The Kafka record of `envelope`, as a bundle holds it."""
+    return frame(envelope.payload.topic, envelope.payload.partition_key(envelope.tenant_id).encode(),
+                 encode_envelope(envelope), [(k, v.encode()) for k, v in kafka_headers(envelope).items()])
 
 
-def rows(envelopes: Sequence[Envelope[Any]]) -> tuple[list[Any], ...]:
-    """The outbox rows of `envelopes`, column by column."""
-    return ([e.event_id for e in envelopes], [e.event_type for e in envelopes], [e.payload.topic for e in envelopes],
-            [e.payload.partition_key(e.tenant_id).encode() for e in envelopes],
-            [encode_envelope(e) for e in envelopes], [kafka_headers(e) for e in envelopes],
-            [e.payload.ephemeral for e in envelopes])
+INSERT_BUNDLE = "INSERT INTO outbox_bundles (events, event_ids, event_count, ephemeral) VALUES ($1, $2, $3, $4)"
 
 
 class Outbox:
-    """Writes outbox rows and wakes this process's relay once they are committed."""
+    """Writes outbox bundles and wakes this process's relay once they are committed."""
 
     def __init__(self) -> None:
         self.committed = asyncio.Event()
@@ -49,25 +49,26 @@ class Outbox:
     async def enqueue(self, conn: asyncpg.Connection, envelopes: Sequence[Envelope[Any]]) -> None:
         if not envelopes:
             return
-        # One round trip for the whole batch, whatever its size.
-        await conn.execute(f"INSERT INTO outbox {COLUMNS} SELECT * FROM unnest({UNNEST})", *rows(envelopes))
+        await conn.execute(INSERT_BUNDLE, b"".join(framed(e) for e in envelopes), [e.event_id for e in envelopes],
+                           len(envelopes), any(e.payload.ephemeral for e in envelopes))
 
     async def enqueue_tombstones(self, conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
         """Tombstones for (topic, partition key): compaction then drops every earlier value of the key."""
         if keys:
-            await conn.execute(
-                """INSERT INTO outbox (event_id, event_type, topic, partition_key, body, ephemeral)
-                   SELECT gen_random_uuid(), 'tombstone', t, k, NULL, true FROM unnest($1::text[], $2::bytea[]) AS x(t, k)""",
-                [t for t, _ in keys], [k.encode() for _, k in keys])
+            await conn.execute(INSERT_BUNDLE, b"".join(frame(t, k.encode(), None, []) for t, k in keys), [],
+                               len(keys), True)
 
     @staticmethod
     async def forget(conn: asyncpg.Connection, tenant_id: str, customer_id: str) -> None:
         """Erasure: drop already published outbox rows that mention the customer (they are kept a
-        while for audit). Unpublished rows stay: the relay must still deliver them, in order."""
+        while for audit). Unpublished ones stay: the relay must still deliver them, in order."""
+        tenant, customer = orjson.dumps(tenant_id), orjson.dumps(customer_id)
         await conn.execute(
+            """DELETE FROM outbox_bundles WHERE published_at IS NOT NULL AND position($1 IN events) > 0
+               AND position($2 IN events) > 0""", tenant, customer)
+        await conn.execute(  # rows written before bundles
             """DELETE FROM outbox WHERE published_at IS NOT NULL AND position($1 IN body) > 0
-               AND position($2 IN body) > 0""",
-            orjson.dumps(tenant_id), orjson.dumps(customer_id))
+               AND position($2 IN body) > 0""", tenant, customer)
 
     def notify_committed(self) -> None:
         """Call after the transaction that enqueued events has committed."""

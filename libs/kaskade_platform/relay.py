@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from kaskade_platform.batches import BatchSender, Record
+from kaskade_platform.bundles import unpack
 from kaskade_platform.db import is_unavailable
 from kaskade_platform.outbox import Outbox
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 60.0
+BUNDLES_PER_ROUND = 256
+UNDECODABLE = "undecodable bundle"  # its last_error: never sent, left for an operator
 
 
 class OutboxRelay:
@@ -33,6 +37,7 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published_total = 0
+        self.more_waiting = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
@@ -61,8 +66,8 @@ class OutboxRelay:
                 if self._stopping.is_set():
                     return
                 continue
-            if published >= self.batch_size:
-                continue  # more is waiting
+            if self.more_waiting and published:
+                continue
             if self._stopping.is_set():
                 return
             if time.monotonic() - last_purge > PURGE_EVERY_S:
@@ -74,40 +79,101 @@ class OutboxRelay:
                 pass
 
     async def publish_once(self) -> int:
+        """Publish what is waiting, oldest first, up to about `batch_size` events; returns how many
+        went out. `more_waiting` then says whether to go again at once."""
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))",
                                        f"kaskade-relay:{self.schema}"):
+                self.more_waiting = False
                 return 0
+            # Rows of the per-event outbox first (written before bundles, or by an instance not
+            # upgraded yet): they are older than any bundle this instance wrote.
             rows = await conn.fetch(
                 """SELECT id, topic, partition_key, body, headers FROM outbox
                    WHERE published_at IS NULL ORDER BY id LIMIT $1""", self.batch_size)
-            if not rows:
-                return 0
-            # Hand every record to the producer first, then wait for all acks: one round trip per
-            # batch instead of one per event. The producer is idempotent with acks=all.
-            results = await self.sender.send([
-                Record(r["topic"], r["partition_key"], r["body"],
-                       [(k, v.encode()) for k, v in r["headers"].items()] if r["headers"] else []) for r in rows])
-            sent = [r["id"] for r, err in zip(rows, results) if err is None]
-            failed = [(r["id"], repr(err)) for r, err in zip(rows, results) if err is not None]
-            if self.retention_s > 0:
-                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
-                await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
-            else:  # Kafka holds the record now; a row kept would cost a second write and a purge
-                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", sent)
-            if failed:
-                await conn.execute(
-                    """UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.err
-                       FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id""",
-                    [f[0] for f in failed], [f[1] for f in failed])
-                log.warning("outbox publish failed for some events", extra={"failed": len(failed),
-                                                                           "error": failed[0][1]})
-        self.published_total += len(sent)
+            if rows:
+                sent = await self._publish_rows(conn, rows)
+                self.more_waiting = True
+            else:
+                sent = await self._publish_bundles(conn)
+        self.published_total += sent
+        return sent
+
+    async def _publish_bundles(self, conn: asyncpg.Connection) -> int:
+        # Whole bundles in order while fewer than batch_size events are taken (at least one bundle).
+        bundles = await conn.fetch(
+            """WITH queue AS (
+                 SELECT id, sum(event_count) OVER (ORDER BY id) - event_count AS before
+                 FROM outbox_bundles WHERE published_at IS NULL AND last_error IS DISTINCT FROM $3
+                 ORDER BY id LIMIT $2)
+               SELECT b.id, b.events, q.before FROM queue q JOIN outbox_bundles b USING (id)
+               WHERE q.before < $1 ORDER BY b.id""", self.batch_size, BUNDLES_PER_ROUND, UNDECODABLE)
+        if not bundles:
+            self.more_waiting = False
+            return 0
+        records: list[Record] = []
+        owner: list[int] = []  # the index in `bundles` of each record
+        broken: dict[int, str] = {}
+        for i, b in enumerate(bundles):
+            try:
+                unpacked = unpack(b["events"])
+            except (ValueError, struct.error) as exc:
+                # Nothing can send it: it stays for an operator, out of the queue, and the rest go on.
+                broken[b["id"]] = UNDECODABLE
+                log.error("undecodable outbox bundle left aside", extra={"bundle": b["id"], "error": repr(exc)})
+                continue
+            records += unpacked
+            owner += [i] * len(unpacked)
+        # Hand every record to the producer first, then wait for all acks: one round trip per
+        # round instead of one per event. The producer is idempotent with acks=all.
+        results = await self.sender.send(records)
+        failed = dict(broken)
+        for i, err in zip(owner, results):
+            if err is not None:
+                failed.setdefault(bundles[i]["id"], repr(err))
+        sent = [b["id"] for b in bundles if b["id"] not in failed]
+        if self.retention_s > 0:
+            await conn.execute("DELETE FROM outbox_bundles WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
+            await conn.execute("UPDATE outbox_bundles SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
+        else:  # Kafka holds the records now; a row kept would cost a second write and a purge
+            await conn.execute("DELETE FROM outbox_bundles WHERE id = ANY($1::bigint[])", sent)
+        if failed:
+            # A bundle goes again whole: its records that did arrive arrive twice, and consumers
+            # deduplicate them on event id.
+            await conn.execute(
+                """UPDATE outbox_bundles o SET attempts = o.attempts + 1, last_error = f.err
+                   FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id""",
+                list(failed), list(failed.values()))
+            log.warning("outbox publish failed for some bundles", extra={"failed": len(failed),
+                                                                        "error": next(iter(failed.values()))})
+        last = bundles[-1]
+        self.more_waiting = len(bundles) == BUNDLES_PER_ROUND or last["before"] + len(records) >= self.batch_size
+        return sum(1 for i, err in zip(owner, results) if err is None and bundles[i]["id"] not in failed)
+
+    async def _publish_rows(self, conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> int:
+        results = await self.sender.send([
+            Record(r["topic"], r["partition_key"], r["body"],
+                   [(k, v.encode()) for k, v in r["headers"].items()] if r["headers"] else []) for r in rows])
+        sent = [r["id"] for r, err in zip(rows, results) if err is None]
+        failed = [(r["id"], repr(err)) for r, err in zip(rows, results) if err is not None]
+        if self.retention_s > 0:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
+            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
+        else:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", sent)
+        if failed:
+            await conn.execute(
+                """UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.err
+                   FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id""",
+                [f[0] for f in failed], [f[1] for f in failed])
+            log.warning("outbox publish failed for some events", extra={"failed": len(failed),
+                                                                       "error": failed[0][1]})
         return len(sent)
 
     async def _purge(self) -> None:
         try:
-            await self.pool.execute(
-                "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)", self.retention_s)
+            for table in ("outbox_bundles", "outbox"):
+                await self.pool.execute(
+                    f"DELETE FROM {table} WHERE published_at < now() - make_interval(secs => $1)", self.retention_s)
         except Exception as exc:  # noqa: BLE001 - purging is housekeeping, never fatal
             log.warning("outbox purge failed", extra={"error": repr(exc)})

@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
-from kaskade_contracts.envelope import Envelope, new_envelope
+from kaskade_contracts.envelope import Envelope, encode_envelope, new_envelope
 from kaskade_contracts.events import Channel, RecordShare
 from kaskade_contracts.topics import Topic
 from kaskade_devtools.testing import TopicWatcher, produce
@@ -26,8 +26,8 @@ from kaskade_platform.consumer import BatchConsumer
 from kaskade_platform.db import create_pool
 from kaskade_platform.kafka import ensure_topics, subscribe
 from kaskade_platform.migrations import MigrationError, migrate
-from kaskade_platform.outbox import Outbox
-from kaskade_platform.relay import OutboxRelay
+from kaskade_platform.outbox import INSERT_BUNDLE, Outbox, kafka_headers
+from kaskade_platform.relay import UNDECODABLE, OutboxRelay
 from kaskade_platform.runtime import ServiceRuntime
 from kaskade_platform.settings import ServiceSettings
 
@@ -228,12 +228,48 @@ async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back
         assert sorted(str(e.event_id) for e in out.events()) == sorted(str(e.event_id) for e in committed)
         assert [e.event_id for e in out.events()] == [e.event_id for e in committed]
         unpublished = await pool.fetchval(
-            "SELECT count(*) FROM outbox WHERE event_id = ANY($1::uuid[]) AND published_at IS NULL",
+            "SELECT count(*) FROM outbox_bundles WHERE event_ids && $1::uuid[] AND published_at IS NULL",
             [e.event_id for e in committed])
         assert unpublished == 0
     finally:
         await relay.stop()
         await producer.stop()
+
+
+async def test_rows_of_the_per_event_outbox_go_out_first_and_an_undecodable_bundle_is_set_aside(
+        infra: Any, pool: Any) -> None:
+    """An upgrade must not strand what the per-event outbox still holds, and one bundle nothing can
+    read must not hold up the ones behind it."""
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    older = [_share(tenant, "one-sharer") for _ in range(3)]
+    newer = [_share(tenant, "one-sharer") for _ in range(4)]
+    outbox = Outbox()
+    async with pool.acquire() as conn, conn.transaction():
+        broken = await conn.fetchval(f"{INSERT_BUNDLE} RETURNING id", b"\x00\x40kaskade", [], 1, False)
+        await outbox.enqueue(conn, newer)
+        # Rows an instance from before bundles wrote (written last here, yet older than any bundle).
+        await conn.execute(
+            """INSERT INTO outbox (event_id, event_type, topic, partition_key, body, headers)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::jsonb[])""",
+            [e.event_id for e in older], [e.event_type for e in older], [e.payload.topic for e in older],
+            [e.payload.partition_key(tenant).encode() for e in older], [encode_envelope(e) for e in older],
+            [kafka_headers(e) for e in older])
+    await ensure_topics(infra.kafka_bootstrap_servers, [Topic("kaskade.intake.v1", "x", "x")])
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, outbox, SCHEMA, batch_size=2, poll_interval_s=0.05)
+    try:
+        async with TopicWatcher(infra.kafka_bootstrap_servers, ("kaskade.intake.v1",),
+                                keep=lambda s: s.envelope is not None and s.envelope.tenant_id == tenant) as out:
+            relay.start()
+            await out.wait_for(lambda w: len(w.seen) >= 7, 30, "7 relayed events")
+        assert [e.event_id for e in out.events()] == [e.event_id for e in older + newer]
+        left = await pool.fetchrow("SELECT published_at, last_error FROM outbox_bundles WHERE id = $1", broken)
+        assert left["published_at"] is None and left["last_error"] == UNDECODABLE
+    finally:
+        await relay.stop()
+        await producer.stop()
+        await pool.execute("DELETE FROM outbox_bundles WHERE id = $1", broken)
 
 
 async def test_claims_older_than_the_retention_are_purged_in_chunks_and_younger_ones_kept(pool: Any) -> None:
@@ -260,7 +296,7 @@ async def test_an_instance_with_its_relay_off_leaves_the_outbox_to_one_with_it_o
                               topics=[Topic("kaskade.intake.v1", "x", "x")])
 
     event = _share(f"t{uuid.uuid4().hex[:10]}", "relayed-elsewhere")
-    pending = "SELECT count(*) FROM outbox WHERE event_id = $1"
+    pending = "SELECT count(*) FROM outbox_bundles WHERE $1 = ANY(event_ids)"
     quiet = runtime(relay=False)
     await quiet.start()
     try:

@@ -96,16 +96,17 @@ async def record_visits(conn: asyncpg.Connection, clicks: Sequence[Envelope[Link
     stores each click with its outbox row, except a returning visitor's repeat inside the window.
     Returns {new click id: earlier click id} for the repeats."""
     rows = await conn.fetch(
-        f"""WITH v AS (
-              SELECT * FROM unnest({outbox.UNNEST}, $8::text[], $9::uuid[], $10::text[], $11::text[], $12::text[],
-                                   $13::text[], $14::text[], $15::timestamptz[], $16::bool[])
-                AS v(event_id, event_type, topic, partition_key, body, headers, ephemeral, tenant_id, click_id,
-                     referral_code, visitor_id, ip_hash, user_agent, referer, occurred_at, is_returning)),
+        """WITH v AS (
+              SELECT * FROM unnest($1::bytea[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[],
+                                   $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::bool[])
+                WITH ORDINALITY
+                AS v(framed, event_id, tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent,
+                     referer, occurred_at, is_returning, ord)),
             earlier AS (
               SELECT v.click_id AS new_id, last.click_id AS old_id FROM v CROSS JOIN LATERAL (
                 SELECT c.click_id FROM clicks c
                 WHERE v.is_returning AND c.tenant_id = v.tenant_id AND c.referral_code = v.referral_code
-                  AND c.visitor_id = v.visitor_id AND c.occurred_at > v.occurred_at - make_interval(secs => $17)
+                  AND c.visitor_id = v.visitor_id AND c.occurred_at > v.occurred_at - make_interval(secs => $12)
                 ORDER BY c.occurred_at DESC LIMIT 1) last),
             fresh AS (SELECT * FROM v WHERE v.click_id NOT IN (SELECT new_id FROM earlier)),
             stored AS (
@@ -113,11 +114,12 @@ async def record_visits(conn: asyncpg.Connection, clicks: Sequence[Envelope[Link
                                   occurred_at)
               SELECT tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent, referer, occurred_at
               FROM fresh),
-            published AS (
-              INSERT INTO outbox {outbox.COLUMNS}
-              SELECT event_id, event_type, topic, partition_key, body, headers, ephemeral FROM fresh)
+            published AS (  -- one outbox bundle: the events of the clicks stored, in order
+              INSERT INTO outbox_bundles (events, event_ids, event_count, ephemeral)
+              SELECT string_agg(framed, ''::bytea ORDER BY ord), array_agg(event_id ORDER BY ord), count(*), false
+              FROM fresh HAVING count(*) > 0)
             SELECT new_id, old_id FROM earlier""",
-        *outbox.rows(clicks),
+        [outbox.framed(e) for e in clicks], [e.event_id for e in clicks],
         [e.tenant_id for e in clicks], [e.payload.click_id for e in clicks], [e.payload.referral_code for e in clicks],
         [e.payload.visitor_id for e in clicks], [e.payload.ip_hash for e in clicks],
         [e.payload.user_agent for e in clicks], [e.payload.referer for e in clicks], [e.occurred_at for e in clicks],

@@ -1,0 +1,36 @@
+"""Outbox bundles: what the relay reads back is exactly what the outbox framed, in order."""
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from kaskade_platform.batches import Record
+from kaskade_platform.bundles import frame, unpack
+
+RECORDS = [
+    Record("kaskade.rewards.v1", b"acme:camp-1", b'{"event_id":"1"}',
+           [("kaskade-event-type", b"RewardGranted"), ("kaskade-tenant-id", b"acme")]),
+    Record("kaskade.customers.v1", b"acme:kund\xc3\xa9", None, []),  # a tombstone
+    Record("kaskade.t\u00f6pic.v1", None, b"", [("h", b"")]),  # no key, an empty value, an empty header
+    Record("kaskade.big.v1", b"k", b"x" * 70_000, [("kaskade-event-id", b"e" * 36)] * 5),
+]
+
+
+def _bundle(records: list[Record]) -> bytes:
+    return b"".join(frame(r.topic, r.key, r.value, r.headers) for r in records)
+
+
+def test_a_bundle_unpacks_into_the_records_framed_in_their_order() -> None:
+    assert unpack(_bundle(RECORDS)) == RECORDS
+
+
+def test_a_tombstone_keeps_no_value_and_an_empty_value_stays_empty() -> None:
+    tombstone, empty = unpack(_bundle(RECORDS[1:3]))
+    assert tombstone.value is None and empty.value == b"" and empty.key is None
+
+
+@pytest.mark.parametrize("cut", [1, 5, 40])
+def test_a_bundle_cut_short_is_refused_not_read_as_fewer_records(cut: int) -> None:
+    with pytest.raises((ValueError, struct.error)):
+        unpack(_bundle(RECORDS[:1])[:-cut])
