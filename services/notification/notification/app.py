@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,7 +17,7 @@ from kaskade_platform.webapp import serve, service_app
 from notification import retention
 from notification.api import build_feed_router, build_webhook_router
 from notification.config import Settings
-from notification.handlers import on_campaigns, on_erasures, on_profiles, on_rewards
+from notification.handlers import on_campaigns, on_erasures, on_profiles, reward_handler
 from notification.mail.loop import EmailDelivery
 from notification.unsubscribe import build_unsubscribe_router
 from notification.webhooks.loop import WebhookDelivery
@@ -53,6 +54,7 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, NotificationRuntim
     runtime = NotificationRuntime(settings)
     runtime.every(settings.purge_interval_s, retention.purge(settings))
     runtime.every(settings.webhook_reseal_interval_s, runtime.webhooks.reseal)
+    on_rewards = reward_handler(timedelta(seconds=settings.email_contact_wait_s))
     runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
         **tenantauth.HANDLERS, CampaignDefined: on_campaigns, CustomerProfileUpdated: on_profiles,
         CustomerErased: on_erasures, **{t: on_rewards for t in (RewardGranted, RewardConfirmed, RewardRevoked,

@@ -2,6 +2,8 @@
 feed entries and email jobs in the consumer's transaction. Sending is separate (mail/loop.py)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -33,7 +35,18 @@ async def on_erasures(conn: asyncpg.Connection, facts: list[Envelope[CustomerEra
     return []
 
 
-async def on_rewards(conn: asyncpg.Connection, facts: list[Envelope[Any]]) -> list[Envelope[Any]]:
+def reward_handler(contact_wait: timedelta) -> Callable[[asyncpg.Connection, list[Envelope[Any]]],
+                                                         Awaitable[list[Envelope[Any]]]]:
+    """The handler of the reward topic; an email job whose recipient has no contact yet waits up
+    to `contact_wait` for one."""
+
+    async def on_rewards(conn: asyncpg.Connection, facts: list[Envelope[Any]]) -> list[Envelope[Any]]:
+        return await _on_rewards(conn, facts, contact_wait)
+    return on_rewards
+
+
+async def _on_rewards(conn: asyncpg.Connection, facts: list[Envelope[Any]],
+                      contact_wait: timedelta) -> list[Envelope[Any]]:
     """Every event on the reward topic becomes a webhook delivery for each of the tenant's endpoints
     that subscribed to it. RewardGranted, RewardConfirmed and RewardRevoked also become a feed entry
     for their recipient, plus an email job when the campaign sends email."""
@@ -49,5 +62,5 @@ async def on_rewards(conn: asyncpg.Connection, facts: list[Envelope[Any]]) -> li
     notes = [n for e in facts for n in domain.for_reward(
         e.tenant_id, e.event_id, e.payload, email.get((e.tenant_id, e.payload.campaign_id), True))]
     await repo.record(conn, notes)
-    await mail_repo.add_jobs(conn, notes)
+    await mail_repo.add_jobs(conn, notes, contact_wait)
     return []

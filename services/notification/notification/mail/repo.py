@@ -13,13 +13,20 @@ from notification.mail import plan as p
 from notification.mail.render import Item
 
 
-async def add_jobs(conn: asyncpg.Connection, notes: Sequence[Notification]) -> None:
+async def add_jobs(conn: asyncpg.Connection, notes: Sequence[Notification], contact_wait: timedelta) -> None:
+    """A job is due at once when its recipient's contact is known. Otherwise it is due when the
+    wait for the contact runs out (`wake_jobs` brings it forward if the contact comes): planning
+    would only put it off to then, at the cost of a claim and a second write of every such job."""
     notes = [n for n in notes if n.emailed]
     if notes:
         await conn.execute(
-            """INSERT INTO email_jobs (notification_id, tenant_id, recipient_id)
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING""",
-            [n.notification_id for n in notes], [n.tenant_id for n in notes], [n.recipient_id for n in notes])
+            """INSERT INTO email_jobs (notification_id, tenant_id, recipient_id, due_at)
+               SELECT x.n, x.t, x.r, CASE WHEN EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = x.t
+                                                                                 AND c.customer_id = x.r)
+                                          THEN now() ELSE now() + $4::interval END
+               FROM unnest($1::uuid[], $2::text[], $3::text[]) AS x(n, t, r) ON CONFLICT DO NOTHING""",
+            [n.notification_id for n in notes], [n.tenant_id for n in notes], [n.recipient_id for n in notes],
+            contact_wait)
 
 
 async def wake_jobs(conn: asyncpg.Connection, recipients: Sequence[p.Recipient]) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import re
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,8 @@ from kaskade_contracts.events import (CampaignDefined, CustomerProfileUpdated, R
 from kaskade_contracts.campaigns import CampaignStatus, CampaignTerms
 from kaskade_contracts.fields import Locale
 from kaskade_devtools.testing import produce
+from notification import domain, repo
+from notification.mail import repo as mail_repo
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +183,32 @@ async def test_a_temporary_smtp_refusal_is_retried_and_a_permanent_one_is_not(
         "SELECT message_id, attempts, last_error FROM notification.email_messages WHERE tenant_id = $1", tenant)}
     assert attempts[sent["notification_id"]] == (2, None)
     assert attempts[failed["notification_id"]][0] == 1 and "550" in attempts[failed["notification_id"]][1]
+
+
+async def test_a_job_is_written_due_now_when_the_contact_is_known_and_after_the_wait_when_not(
+        service: Any, admin: asyncpg.Pool, infra: Any, tenant: str) -> None:
+    """Written with its wait: a job for a recipient with no contact is not claimed and put off by
+    the mail loop first (a second write of every such job)."""
+    await produce(infra.kafka_bootstrap_servers, [profile(tenant, "known")])
+    deadline = time.monotonic() + 30
+    while not await admin.fetchval("SELECT count(*) FROM notification.contacts WHERE tenant_id = $1", tenant):
+        assert time.monotonic() < deadline, "the contact was not stored"
+        await asyncio.sleep(0.05)
+    wait = timedelta(seconds=service.settings.email_contact_wait_s)
+    notes = [n for who in ("known", "unknown") for e in [granted(tenant, who)]
+             for n in domain.for_reward(tenant, e.event_id, e.payload)]
+    async with service.runtime.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await repo.record(conn, notes)
+            await mail_repo.add_jobs(conn, notes, wait)
+            due = {r["recipient_id"]: r["due_at"] - r["created_at"] for r in await conn.fetch(
+                "SELECT recipient_id, due_at, created_at FROM email_jobs WHERE notification_id = ANY($1::uuid[])",
+                [n.notification_id for n in notes])}
+        finally:
+            await tx.rollback()
+    assert due == {"known": timedelta(0), "unknown": wait}
 
 
 async def test_a_reward_that_arrives_before_the_contact_is_mailed_once_the_contact_comes(
