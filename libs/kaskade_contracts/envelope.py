@@ -100,7 +100,7 @@ def new_envelope(payload: P, *, tenant_id: str, occurred_at: datetime | None = N
         schema_version=payload.schema_version,
         occurred_at=occurred_at or datetime.now(timezone.utc),
         tenant_id=tenant_id,
-        correlation_id=correlation_id or uuid.uuid4(),
+        correlation_id=correlation_id or uuid7(),
         causation_id=causation.event_id if causation is not None else None,
         payload=payload,
     )

@@ -54,6 +54,11 @@ class ServiceSettings(BaseSettings):
     rate_limit_per_s: float = Field(default=2000.0, description="Requests (batch items) per second per tenant.")
     rate_limit_burst: float = 4000.0
 
+    http_telemetry: bool = Field(
+        default=False, description="FastAPI's OpenTelemetry spans, metrics and logs per request, when a provider is "
+                                   "configured. Off, its per-request check for a provider is skipped too: it was "
+                                   "about 5% of the referral redirect's CPU.")
+
     log_level: str = "INFO"
     graceful_timeout_s: float = 30.0
 

@@ -52,7 +52,9 @@ def service_app(runtime: ServiceRuntime, *, title: str, description: str = "") -
         yield
         await runtime.stop()
 
-    app = FastAPI(title=title, version="1", description=description, lifespan=lifespan)
+    on = runtime.settings.http_telemetry
+    app = FastAPI(title=title, version="1", description=description, lifespan=lifespan,
+                  telemetry={"tracing": on, "metrics": on, "logs": on})
 
     @app.get("/healthz", tags=["ops"])
     async def health() -> dict[str, str]:

@@ -124,10 +124,11 @@ def visitor_cookie(header: str) -> str | None:
 
 
 def correlation_of(raw: bytes | None) -> uuid.UUID:
+    # A new one is a uuid7: its random bits come from a pool, not a system call per visit.
     try:
-        return uuid.UUID(raw.decode("latin-1")) if raw else uuid.uuid4()
+        return uuid.UUID(raw.decode("latin-1")) if raw else uuid7()
     except ValueError:
-        return uuid.uuid4()
+        return uuid7()
 
 
 class Redirect:
