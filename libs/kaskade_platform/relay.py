@@ -146,8 +146,8 @@ class OutboxRelay:
                 list(failed), list(failed.values()))
             log.warning("outbox publish failed for some bundles", extra={"failed": len(failed),
                                                                         "error": next(iter(failed.values()))})
-        last = bundles[-1]
-        self.more_waiting = len(bundles) == BUNDLES_PER_ROUND or last["before"] + len(records) >= self.batch_size
+        # A bundle was left for the next round only if this one took batch_size events or more.
+        self.more_waiting = len(bundles) == BUNDLES_PER_ROUND or len(records) >= self.batch_size
         return sum(1 for i, err in zip(owner, results) if err is None and bundles[i]["id"] not in failed)
 
     async def _publish_rows(self, conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> int:
