@@ -106,7 +106,7 @@ class OutboxRelay:
                  SELECT id, sum(event_count) OVER (ORDER BY id) - event_count AS before
                  FROM outbox_bundles WHERE published_at IS NULL AND last_error IS DISTINCT FROM $3
                  ORDER BY id LIMIT $2)
-               SELECT b.id, b.events, q.before FROM queue q JOIN outbox_bundles b USING (id)
+               SELECT b.id, b.events FROM queue q JOIN outbox_bundles b USING (id)
                WHERE q.before < $1 ORDER BY b.id""", self.batch_size, BUNDLES_PER_ROUND, UNDECODABLE)
         if not bundles:
             self.more_waiting = False
