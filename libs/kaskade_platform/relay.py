@@ -23,6 +23,7 @@ from kaskade_platform.outbox import Outbox
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 60.0
 BUNDLES_PER_ROUND = 256
+LEGACY_CHECK_S = 10.0
 UNDECODABLE = "undecodable bundle"  # its last_error: never sent, left for an operator
 
 
@@ -38,6 +39,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self.published_total = 0
         self.more_waiting = False
+        self._legacy_due = 0.0  # when to look for rows of the per-event outbox next
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
@@ -87,10 +89,14 @@ class OutboxRelay:
                 self.more_waiting = False
                 return 0
             # Rows of the per-event outbox first (written before bundles, or by an instance not
-            # upgraded yet): they are older than any bundle this instance wrote.
-            rows = await conn.fetch(
-                """SELECT id, topic, partition_key, body, headers FROM outbox
-                   WHERE published_at IS NULL ORDER BY id LIMIT $1""", self.batch_size)
+            # upgraded yet): they are older than any bundle this instance wrote. Looked for at
+            # start, then every LEGACY_CHECK_S while none turn up, not on every round.
+            rows = []
+            if time.monotonic() >= self._legacy_due:
+                rows = await conn.fetch(
+                    """SELECT id, topic, partition_key, body, headers FROM outbox
+                       WHERE published_at IS NULL ORDER BY id LIMIT $1""", self.batch_size)
+                self._legacy_due = 0.0 if rows else time.monotonic() + LEGACY_CHECK_S
             if rows:
                 sent = await self._publish_rows(conn, rows)
                 self.more_waiting = True
