@@ -202,6 +202,25 @@ async def test_two_members_in_one_process_split_the_partitions_and_apply_each_ev
     assert overlapped == 2  # the two members' transactions did run at the same time
 
 
+async def _relayed(infra: Any, pool: Any, outbox: Outbox, tenant: str, n: int, batch_size: int) -> list[Any]:
+    """Run a relay over the test schema's outbox until `n` of the tenant's events are on Kafka;
+    returns them in the order they arrived."""
+    await ensure_topics(infra.kafka_bootstrap_servers, [Topic("kaskade.intake.v1", "x", "x")])
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, outbox, SCHEMA, batch_size=batch_size, poll_interval_s=0.05)
+    try:
+        async with TopicWatcher(infra.kafka_bootstrap_servers, ("kaskade.intake.v1",),
+                                keep=lambda s: s.envelope is not None and s.envelope.tenant_id == tenant) as out:
+            relay.start()
+            await out.wait_for(lambda w: len(w.seen) >= n, 30, f"{n} relayed events")
+            await asyncio.sleep(0.5)  # nothing more (a duplicate, the rolled-back event) may follow
+        return out.events()
+    finally:
+        await relay.stop()
+        await producer.stop()
+
+
 async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back(infra: Any, pool: Any) -> None:
     tenant = f"t{uuid.uuid4().hex[:10]}"
     # One sharer, so one partition key: the order on the partition must be the outbox order.
@@ -215,25 +234,12 @@ async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back
             async with conn.transaction():
                 await outbox.enqueue(conn, [rolled_back])
                 raise RuntimeError("the state change failed")
-    await ensure_topics(infra.kafka_bootstrap_servers, [Topic("kaskade.intake.v1", "x", "x")])
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
-    await producer.start()
-    relay = OutboxRelay(pool, producer, outbox, SCHEMA, batch_size=7, poll_interval_s=0.05)
-    try:
-        async with TopicWatcher(infra.kafka_bootstrap_servers, ("kaskade.intake.v1",),
-                                keep=lambda s: s.envelope is not None and s.envelope.tenant_id == tenant) as out:
-            relay.start()
-            await out.wait_for(lambda w: len(w.seen) >= 30, 30, "30 relayed events")
-            await asyncio.sleep(0.5)
-        assert sorted(str(e.event_id) for e in out.events()) == sorted(str(e.event_id) for e in committed)
-        assert [e.event_id for e in out.events()] == [e.event_id for e in committed]
-        unpublished = await pool.fetchval(
-            "SELECT count(*) FROM outbox_bundles WHERE event_ids && $1::uuid[] AND published_at IS NULL",
-            [e.event_id for e in committed])
-        assert unpublished == 0
-    finally:
-        await relay.stop()
-        await producer.stop()
+    relayed = await _relayed(infra, pool, outbox, tenant, 30, batch_size=7)
+    assert [e.event_id for e in relayed] == [e.event_id for e in committed]
+    unpublished = await pool.fetchval(
+        "SELECT count(*) FROM outbox_bundles WHERE event_ids && $1::uuid[] AND published_at IS NULL",
+        [e.event_id for e in committed])
+    assert unpublished == 0
 
 
 async def test_rows_of_the_per_event_outbox_go_out_first_and_an_undecodable_bundle_is_set_aside(
@@ -254,21 +260,12 @@ async def test_rows_of_the_per_event_outbox_go_out_first_and_an_undecodable_bund
             [e.event_id for e in older], [e.event_type for e in older], [e.payload.topic for e in older],
             [e.payload.partition_key(tenant).encode() for e in older], [encode_envelope(e) for e in older],
             [kafka_headers(e) for e in older])
-    await ensure_topics(infra.kafka_bootstrap_servers, [Topic("kaskade.intake.v1", "x", "x")])
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
-    await producer.start()
-    relay = OutboxRelay(pool, producer, outbox, SCHEMA, batch_size=2, poll_interval_s=0.05)
     try:
-        async with TopicWatcher(infra.kafka_bootstrap_servers, ("kaskade.intake.v1",),
-                                keep=lambda s: s.envelope is not None and s.envelope.tenant_id == tenant) as out:
-            relay.start()
-            await out.wait_for(lambda w: len(w.seen) >= 7, 30, "7 relayed events")
-        assert [e.event_id for e in out.events()] == [e.event_id for e in older + newer]
+        relayed = await _relayed(infra, pool, outbox, tenant, 7, batch_size=2)
+        assert [e.event_id for e in relayed] == [e.event_id for e in older + newer]
         left = await pool.fetchrow("SELECT published_at, last_error FROM outbox_bundles WHERE id = $1", broken)
         assert left["published_at"] is None and left["last_error"] == UNDECODABLE
     finally:
-        await relay.stop()
-        await producer.stop()
         await pool.execute("DELETE FROM outbox_bundles WHERE id = $1", broken)
 
 
