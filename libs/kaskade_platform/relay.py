@@ -138,20 +138,9 @@ class OutboxRelay:
             if err is not None:
                 failed.setdefault(bundles[i]["id"], repr(err))
         sent = [b["id"] for b in bundles if b["id"] not in failed]
-        if self.retention_s > 0:
-            await conn.execute("DELETE FROM outbox_bundles WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
-            await conn.execute("UPDATE outbox_bundles SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
-        else:  # Kafka holds the records now; a row kept would cost a second write and a purge
-            await conn.execute("DELETE FROM outbox_bundles WHERE id = ANY($1::bigint[])", sent)
-        if failed:
-            # A bundle goes again whole: its records that did arrive arrive twice, and consumers
-            # deduplicate them on event id.
-            await conn.execute(
-                """UPDATE outbox_bundles o SET attempts = o.attempts + 1, last_error = f.err
-                   FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id""",
-                list(failed), list(failed.values()))
-            log.warning("outbox publish failed for some bundles", extra={"failed": len(failed),
-                                                                        "error": next(iter(failed.values()))})
+        # A failed bundle goes again whole: its records that did arrive arrive twice, and consumers
+        # deduplicate them on event id.
+        await self._settle(conn, "outbox_bundles", sent, failed)
         # A bundle was left for the next round only if this one took batch_size events or more.
         self.more_waiting = len(bundles) == BUNDLES_PER_ROUND or len(records) >= self.batch_size
         return sum(1 for i, err in zip(owner, results) if err is None and bundles[i]["id"] not in failed)
@@ -161,20 +150,24 @@ class OutboxRelay:
             Record(r["topic"], r["partition_key"], r["body"],
                    [(k, v.encode()) for k, v in r["headers"].items()] if r["headers"] else []) for r in rows])
         sent = [r["id"] for r, err in zip(rows, results) if err is None]
-        failed = [(r["id"], repr(err)) for r, err in zip(rows, results) if err is not None]
+        await self._settle(conn, "outbox", sent, {r["id"]: repr(err) for r, err in zip(rows, results)
+                                                  if err is not None})
+        return len(sent)
+
+    async def _settle(self, conn: asyncpg.Connection, table: str, sent: list[int], failed: dict[int, str]) -> None:
+        """Mark rows of `table` (outbox_bundles, or the per-event outbox) sent or failed."""
         if self.retention_s > 0:
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
-        else:
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", sent)
+            await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1::bigint[]) AND ephemeral", sent)
+            await conn.execute(f"UPDATE {table} SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
+        else:  # Kafka holds the records now; a row kept would cost a second write and a purge
+            await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1::bigint[])", sent)
         if failed:
             await conn.execute(
-                """UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.err
-                   FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id""",
-                [f[0] for f in failed], [f[1] for f in failed])
-            log.warning("outbox publish failed for some events", extra={"failed": len(failed),
-                                                                       "error": failed[0][1]})
-        return len(sent)
+                f"""UPDATE {table} o SET attempts = o.attempts + 1, last_error = f.err
+                    FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id""",
+                list(failed), list(failed.values()))
+            log.warning("outbox publish failed for some rows", extra={"table": table, "failed": len(failed),
+                                                                     "error": next(iter(failed.values()))})
 
     async def _purge(self) -> None:
         try:
