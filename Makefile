@@ -7,10 +7,10 @@ VENV := .local/venv
 PY := $(VENV)/bin/python
 WITH_ENV := set -a && . deploy/local/env.sh && set +a &&
 
-.PHONY: help bootstrap up down run services test unit integration e2e bench schemas check-schemas
+.PHONY: help bootstrap up down reset run services test unit integration e2e bench schemas check-schemas
 
 help:
-	@echo "make run | make test | make bench | make up | make down | make unit | make integration | make e2e | make schemas"
+	@echo "make run | make test | make bench | make up | make down | make reset | make unit | make integration | make e2e | make schemas"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -20,6 +20,11 @@ up: bootstrap
 
 down:
 	@deploy/local/down.sh
+
+# Wipes the local data: Kafka's log and the kaskade database (bench runs leave their tenants there).
+reset:
+	@deploy/local/kafka.sh reset
+	@deploy/local/postgres.sh start && deploy/local/postgres.sh reset
 
 run: up
 	@$(WITH_ENV) $(PY) -m kaskade_devtools.demo

@@ -84,6 +84,12 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+# A development broker takes every bench and test run: bounded, it cannot fill the disk (it once
+# grew to 33 GB and stopped Postgres with it). Each partition keeps its newest 512 MiB; compacted
+# topics (campaigns, tenants, customers) are compacted, not trimmed.
+log.retention.bytes=536870912
+log.segment.bytes=134217728
+log.retention.check.interval.ms=60000
 EOF
 }
 

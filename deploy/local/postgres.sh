@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The machine's Debian PostgreSQL cluster for local development.
-# Usage: deploy/local/postgres.sh {install|start|setup|stop|status}
+# Usage: deploy/local/postgres.sh {install|start|setup|reset|stop|status}
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -108,6 +108,15 @@ cmd_setup() {
   log "database kaskade ready; all roles log in over 127.0.0.1:$PORT with passwords"
 }
 
+# Drops the kaskade database (every service's schema and data; the roles stay) and sets it up
+# again. The services and the test suite migrate their schemas on their next start.
+cmd_reset() {
+  pg_isready -q -h 127.0.0.1 -p "$PORT" || die "not running (run: $0 start)"
+  log "dropping database kaskade"
+  as_postgres psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS kaskade WITH (FORCE)"
+  cmd_setup
+}
+
 cmd_stop() {
   local ver
   ver="$(pg_version)"
@@ -125,6 +134,6 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  install | start | setup | stop | status) "cmd_$1" ;;
-  *) echo "usage: $0 {install|start|setup|stop|status}" >&2; exit 2 ;;
+  install | start | setup | reset | stop | status) "cmd_$1" ;;
+  *) echo "usage: $0 {install|start|setup|reset|stop|status}" >&2; exit 2 ;;
 esac
