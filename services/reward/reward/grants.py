@@ -58,7 +58,7 @@ class Granting:
         declined += more_declined
         granted = [c if c.rule.kind is not RewardKind.discount_code else replace(c, discount_code=self.new_code())
                    for c in granted]
-        booked = await _book(conn, granted, budgets)
+        booked, owed = await _book(conn, granted, budgets)
         verdicts = ([(c, "budget_exhausted") for c in declined] + capped +
                     [(c, "campaign_not_active") for c in paused])
         await repo.insert_rewards(conn, booked + [(c, "declined", reason, None) for c, reason in verdicts], now)
@@ -67,7 +67,9 @@ class Granting:
         events += [new_envelope(domain.declined_fact(c, reason), tenant_id=c.tenant_id, causation=cause[c.reward_id])
                    for c, reason in verdicts]
         events += await _alerts(conn, budgets, balances, granted, declined, cause)
-        return events + await revocations.revoke_refunded(conn, granted, cause)
+        events += await revocations.revoke_refunded(conn, granted, cause)
+        await ledger.move_balances(conn, owed)
+        return events
 
     async def _lock_budgets(self, conn: asyncpg.Connection, campaign_of: dict[CampaignKey, Campaign]
                             ) -> dict[ledger.BudgetKey, ledger.Budget]:
@@ -128,9 +130,10 @@ async def _milestones(conn: asyncpg.Connection, granted: list[Candidate], campai
 
 
 async def _book(conn: asyncpg.Connection, granted: list[Candidate], budgets: dict[ledger.BudgetKey, ledger.Budget]
-                ) -> list[tuple[Candidate, str, str | None, uuid.UUID | None]]:
+                ) -> tuple[list[tuple[Candidate, str, str | None, uuid.UUID | None]], dict[int, int]]:
     """Each grant moves its amount from the campaign budget to the recipient's pending account, or
-    to the confirmed one when there is no hold."""
+    to the confirmed one when there is no hold. The budgets' balances move now (their locks are
+    held already); the recipients' are returned, owed, for the end of the transaction."""
     def account_key(c: Candidate) -> ledger.AccountKey:
         return (c.tenant_id, f"customer_{c.status}", c.recipient_id, c.currency)
     accounts = await ledger.accounts(conn, {account_key(c) for c in granted})
@@ -144,8 +147,7 @@ async def _book(conn: asyncpg.Connection, granted: list[Candidate], budgets: dic
         entries += [(tx_id, budgets[c.budget_key].account_id, -c.amount_minor),
                     (tx_id, accounts[account_key(c)], c.amount_minor)]
         rows.append((c, c.status, None, tx_id))
-    await ledger.book(conn, txs, entries)
-    return rows
+    return rows, await ledger.book(conn, txs, entries, defer=set(accounts.values()))
 
 
 async def _alerts(conn: asyncpg.Connection, budgets: dict[ledger.BudgetKey, ledger.Budget],

@@ -1,13 +1,14 @@
 """The double-entry ledger's SQL: accounts, budget funding and locking, and bookings, set-based.
 
 Every transaction's entries sum to zero; balances move by one UPDATE per batch, so a hot
-campaign budget is written once per batch however many rewards the batch grants.
+campaign budget is written once per batch however many rewards the batch grants. Granting moves
+the recipients' balances by a second UPDATE, its last write (see `move_balances`).
 """
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -125,15 +126,19 @@ _OPEN_ACCOUNTS = """
     ON CONFLICT DO NOTHING RETURNING account_id, tenant_id, kind, owner_id, currency"""
 
 
-async def book(conn: asyncpg.Connection, txs: Sequence[Tx], entries: Sequence[Entry]) -> None:
+async def book(conn: asyncpg.Connection, txs: Sequence[Tx], entries: Sequence[Entry],
+               defer: Collection[int] = ()) -> dict[int, int]:
     """Write transactions with their entries and move the balances: one statement, set-wise.
-    (The entries' foreign keys are checked at the end of the statement, when the transactions exist.)"""
+    (The entries' foreign keys are checked at the end of the statement, when the transactions exist.)
+
+    The balances of the accounts in `defer` are not moved: their deltas are returned, for
+    `move_balances` as the transaction's last write."""
     if not txs:
-        return
+        return {}
     deltas: dict[int, int] = defaultdict(int)
     for _, account_id, amount in entries:
         deltas[account_id] += amount
-    ids = sorted(deltas)  # one lock order for every writer
+    ids = sorted(i for i in deltas if i not in defer)  # one lock order for every writer
     await conn.execute(
         """WITH txs AS (INSERT INTO ledger_transactions (tx_id, tenant_id, idempotency_key, kind)
                         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])),
@@ -142,6 +147,18 @@ async def book(conn: asyncpg.Connection, txs: Sequence[Tx], entries: Sequence[En
            UPDATE accounts a SET balance = a.balance + d.delta
            FROM unnest($8::bigint[], $9::bigint[]) AS d(id, delta) WHERE a.account_id = d.id""",
         *[list(c) for c in zip(*txs)], *[list(c) for c in zip(*entries)], ids, [deltas[i] for i in ids])
+    return {i: d for i, d in deltas.items() if i in defer}
+
+
+async def move_balances(conn: asyncpg.Connection, deltas: dict[int, int]) -> None:
+    """Move balances that `book` deferred, in account order. Customer accounts are shared by the
+    consumers of every campaign; moved as the last write, their row locks are held only until the
+    commit, not while the rest of the batch is written."""
+    ids = sorted(i for i, d in deltas.items() if d)
+    if ids:
+        await conn.execute("""UPDATE accounts a SET balance = a.balance + d.delta
+                              FROM unnest($1::bigint[], $2::bigint[]) AS d(id, delta) WHERE a.account_id = d.id""",
+                           ids, [deltas[i] for i in ids])
 
 
 def tx_id(purpose: str, reward_id: uuid.UUID, *more: object) -> uuid.UUID:

@@ -13,7 +13,7 @@ from aiokafka import ConsumerRecord
 
 from kaskade_contracts.envelope import Envelope, encode_envelope
 from kaskade_contracts.events import ConversionKind, RewardKind, RewardRule
-from reward import domain, repo, rules
+from reward import domain, ledger, repo, rules
 from reward.config import Settings
 from reward.handlers import Rewards
 
@@ -247,3 +247,32 @@ async def test_the_default_campaign_pays_in_the_configured_reward_kind(kit: Any)
 
     assert (granted.payload.kind, granted.payload.currency) == (RewardKind.points, "PTS")
 
+
+
+async def test_a_booking_leaves_deferred_accounts_unlocked_until_their_balances_move_last(kit: Any) -> None:
+    """Granting defers the recipients' balances: their rows, shared by every campaign's consumers,
+    stay unlocked while the rest of the batch is written, and are right once the balances move."""
+    async with kit.db.acquire() as conn, conn.transaction():
+        await ledger.fund_budgets(conn, {(kit.tenant, "spring", "EUR"): 1000})
+        budget = (await ledger.lock_budgets(conn, [(kit.tenant, "spring", "EUR")]))[(kit.tenant, "spring", "EUR")]
+        anna = (await ledger.accounts(conn, [(kit.tenant, "customer_pending", "anna", "EUR")]))[
+            (kit.tenant, "customer_pending", "anna", "EUR")]
+    grants = [(uuid.uuid4(), 300), (uuid.uuid4(), 200)]
+
+    async def lock_anna() -> None:
+        async with kit.db.acquire() as other:
+            await other.execute("SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE NOWAIT", anna)
+
+    async with kit.db.acquire() as conn, conn.transaction():
+        owed = await ledger.book(conn, [(tx, kit.tenant, f"test:{tx}", "reward_granted") for tx, _ in grants],
+                                 [e for tx, amount in grants for e in ((tx, budget.account_id, -amount),
+                                                                       (tx, anna, amount))], defer={anna})
+        assert owed == {anna: 500}
+        await lock_anna()  # not held: another consumer could book to anna meanwhile
+        await ledger.move_balances(conn, owed)
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await lock_anna()
+
+    assert await kit.earned() == {"anna": 500}
+    assert (await kit.budget())["balance"] == 500
+    await kit.assert_ledger_balances()
