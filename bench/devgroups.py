@@ -6,8 +6,11 @@ working tree) would then have to read all of that before anything of theirs: the
 group once had 455,582 rewards to go, and its tests timed out. Each partition a dev group had read
 to the end when the benchmark started is moved to its end when it ends, which skips the
 benchmark's records only, because no dev service may run during a benchmark (the phases report
-one when they find it). A partition with records left before the benchmark keeps them, and the
-benchmark's after them: one committed offset cannot skip the one without the other.
+one when they find it). So is each partition the group has never committed on, and each topic
+the benchmark created: a group that never ran (on a fresh machine, before the first `make run`)
+would otherwise begin with the benchmark's records. A partition with records left before the
+benchmark keeps them, and the benchmark's after them: one committed offset cannot skip the one
+without the other.
 """
 from __future__ import annotations
 
@@ -29,22 +32,25 @@ DEV_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-async def caught_up(bootstrap: str) -> dict[str, list[TopicPartition]]:
-    """Per dev group, the partitions with nothing left to read (a group that never ran has none)."""
+async def behind(bootstrap: str) -> dict[str, list[TopicPartition]]:
+    """Per dev group, the partitions it had committed on and not read to the end."""
     out = {}
     for g, inputs in DEV_GROUPS.items():
-        out[g] = [tp for tp, lag in (await partition_lags(bootstrap, g, inputs)).items() if lag == 0]
+        out[g] = [tp for tp, lag in (await partition_lags(bootstrap, g, inputs, uncommitted=False)).items() if lag]
     return out
 
 
-async def skip_benchmark_records(bootstrap: str, groups: dict[str, list[TopicPartition]]) -> dict[str, str]:
-    """Returns, per group that could not be moved, why: a group with a member (a dev service
-    started meanwhile, or one killed less than a session timeout ago) refuses an outsider's
-    commit. The figures are printed all the same; only that group keeps the bench's records."""
-    refused = {}
-    for g, partitions in groups.items():
+async def skip_benchmark_records(bootstrap: str, behind: dict[str, list[TopicPartition]]
+                                 ) -> tuple[dict[str, int], dict[str, str]]:
+    """Moves every dev group to the end of every partition but those it was `behind` on. Returns
+    the partitions moved per group, and, per group that could not be moved, why: a group with a
+    member (a dev service started meanwhile, or one killed less than a session timeout ago)
+    refuses an outsider's commit. The figures are printed all the same; only that group keeps
+    the bench's records."""
+    moved, refused = {}, {}
+    for g, partitions in behind.items():
         try:
-            await start_group_at_end(bootstrap, g, DEV_GROUPS[g], only=partitions)
+            moved[g] = await start_group_at_end(bootstrap, g, DEV_GROUPS[g], keep=partitions)
         except KafkaError as exc:
             refused[g] = repr(exc)[:300]
-    return refused
+    return moved, refused

@@ -74,8 +74,10 @@ async def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
     return sum((await partition_lags(bootstrap, group, topics)).values())
 
 
-async def partition_lags(bootstrap: str, group: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
-    """Per partition of `topics`, the records `group` has not committed yet."""
+async def partition_lags(bootstrap: str, group: str, topics: Sequence[str],
+                         uncommitted: bool = True) -> dict[TopicPartition, int]:
+    """Per partition of `topics`, the records `group` has not committed yet. A partition the group
+    has never committed on counts all its records (or is left out, with `uncommitted` false)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await asyncio.wait_for(admin.start(), ADMIN_TIMEOUT_S)
@@ -87,8 +89,8 @@ async def partition_lags(bootstrap: str, group: str, topics: Sequence[str]) -> d
         committed = await asyncio.wait_for(admin.list_consumer_group_offsets(group), ADMIN_TIMEOUT_S)
         parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         ends = await asyncio.wait_for(consumer.end_offsets(parts), ADMIN_TIMEOUT_S)
-        return {tp: end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-                for tp, end in ends.items()}
+        done = {tp: o.offset for tp, o in committed.items() if o.offset >= 0}
+        return {tp: end - done.get(tp, 0) for tp, end in ends.items() if uncommitted or tp in done}
     finally:
         await consumer.stop()
         await admin.close()
@@ -164,21 +166,22 @@ class TenantEvents:
 
 
 async def start_group_at_end(bootstrap: str, group: str, topics: Sequence[str],
-                             only: Iterable[TopicPartition] | None = None) -> None:
-    """Commit the end of every partition of `topics` (or of those `only`) for `group`, so it reads
-    only what comes next (a bench's own consumer group skips the history earlier runs left)."""
+                             keep: Iterable[TopicPartition] = ()) -> int:
+    """Commit the end of every partition of `topics` but those to `keep` for `group`, so it reads
+    only what comes next (a bench's own consumer group skips the history earlier runs left).
+    Returns how many partitions were moved."""
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await c.start()
     try:
         await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
         parts = [TopicPartition(t, p) for t in topics for p in (c.partitions_for_topic(t) or ())]
-        if only is not None:
-            wanted = set(only)
-            parts = [tp for tp in parts if tp in wanted]
+        kept = set(keep)
+        parts = [tp for tp in parts if tp not in kept]
         if not parts:
-            return
+            return 0
         ends = await c.end_offsets(parts)
         c.assign(parts)
         await c.commit({tp: off for tp, off in ends.items()})
+        return len(parts)
     finally:
         await c.stop()
