@@ -21,7 +21,7 @@ up: bootstrap
 down:
 	@deploy/local/down.sh
 
-# Wipes the local data: Kafka's log and the kaskade database (bench runs leave their tenants there).
+# Wipes the local data: Kafka's log and the kaskade database.
 reset:
 	@deploy/local/kafka.sh reset
 	@deploy/local/postgres.sh start && deploy/local/postgres.sh reset

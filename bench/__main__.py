@@ -18,7 +18,7 @@ import orjson
 
 from bench.attribution_alone import run_attribution
 from bench.batch import run_batch
-from bench import devgroups
+from bench import database, devgroups
 from bench.config import RESULT_PATH, BenchConfig
 from bench.kaskade import run_kaskade
 from bench.notify import run_notify
@@ -70,6 +70,9 @@ async def _run_phases(cfg: BenchConfig, runners: dict[str, Any], results: dict[s
 async def main() -> int:
     # `kill` gets the same clean-up as Ctrl-C: every phase stops what it started on the way out.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    kept = database.use_fresh_database()  # before the config, which reads the DSNs
+    print(f"database: {database.NAME}, new for this run" if kept is None else
+          f"database: as the environment names it ({kept})", flush=True)
     cfg = BenchConfig()
     results: dict[str, Any] = {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),

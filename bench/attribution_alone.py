@@ -126,7 +126,7 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
     finally:
         result["exit_code"] = await asyncio.to_thread(stack.processes["attribution"].stop) \
             if "attribution" in stack.processes else None
-        for h in histories:  # the shared database keeps none of it
+        for h in histories:  # the next phases' lookups do not walk past it
             await h.erase(conn)
         await conn.close()
     return result

@@ -11,8 +11,8 @@ BENCH_REWARD_INSTANCES (1; more instances share the spread run's partitions, nev
 BENCH_REWARD_MEMBERS (2 Kafka group members per instance: KASKADE_REWARD_CONSUME_MEMBERS),
 BENCH_REWARD_PORT (8760). The service runs in a consumer group of its own (reward-bench),
 started at the topics' end, so neither a backlog nor another reward instance shares its work.
-The runs' rows stay in the shared database under their own tenants, as the tests' do (the ledger's
-foreign keys make deleting them slower than the run).
+The runs' rows stay, under their own tenants, in the bench's database, which the next bench run
+re-creates (bench.database): the ledger refuses deletes.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The machine's Debian PostgreSQL cluster for local development.
-# Usage: deploy/local/postgres.sh {install|start|setup|reset|stop|status}
+# Usage: deploy/local/postgres.sh {install|start|setup|reset|bench-db|stop|status}
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -9,6 +9,7 @@ CONF="$ROOT/deploy/local/postgres/kaskade.conf"
 CLUSTER="${KASKADE_PG_CLUSTER:-main}"
 PORT=5432
 WAIT_SECONDS="${KASKADE_PG_WAIT_SECONDS:-30}"
+BENCH_DB=kaskade_benchmark
 
 log() { echo "[postgres] $*"; }
 die() { echo "[postgres] ERROR: $*" >&2; exit 1; }
@@ -79,43 +80,51 @@ install_conf() {
   log "installed $target"
 }
 
-# Password auth over TCP from 127.0.0.1 must be allowed (Debian's default pg_hba.conf does it).
+# Password auth over TCP from 127.0.0.1 to database $1 must be allowed (Debian's default
+# pg_hba.conf does it for all databases).
 ensure_tcp_password_auth() {
   local ver hba
   ver="$(pg_version)"
   hba="$(as_postgres psql -X -At -d postgres -c 'SHOW hba_file')"
   if ! as_postgres psql -X -At -d postgres -c \
     "SELECT 1 FROM pg_hba_file_rules WHERE type = 'host' AND address = '127.0.0.1'
-       AND auth_method IN ('scram-sha-256', 'md5') AND ('all' = ANY(database) OR 'kaskade' = ANY(database))" |
+       AND auth_method IN ('scram-sha-256', 'md5') AND ('all' = ANY(database) OR '$1' = ANY(database))" |
     grep -q 1; then
-    log "adding a scram-sha-256 rule for 127.0.0.1 to $hba"
-    echo "host    kaskade    all    127.0.0.1/32    scram-sha-256" | as_root tee -a "$hba" >/dev/null
+    log "adding a scram-sha-256 rule for 127.0.0.1 and database $1 to $hba"
+    echo "host    $1    all    127.0.0.1/32    scram-sha-256" | as_root tee -a "$hba" >/dev/null
     as_root pg_ctlcluster "$ver" "$CLUSTER" reload
   fi
 }
 
+# Sets up database $1 (default kaskade): roles, one schema per service, grants.
 cmd_setup() {
+  local db="${1:-kaskade}" role
   pg_isready -q -h 127.0.0.1 -p "$PORT" || die "not running (run: $0 start)"
-  log "applying $SQL"
+  log "applying $SQL to database $db"
   # Fed on stdin so the postgres user needs no read access to the repository.
-  as_postgres psql -X -q -v ON_ERROR_STOP=1 -d postgres -f - <"$SQL"
-  ensure_tcp_password_auth
-  local role
+  as_postgres psql -X -q -v ON_ERROR_STOP=1 -v db="$db" -d postgres -f - <"$SQL"
+  ensure_tcp_password_auth "$db"
   for role in share_ingest attribution reward notification kaskade_admin; do
-    [[ "$(PGPASSWORD="$role" psql -X -At -h 127.0.0.1 -p "$PORT" -U "$role" -d kaskade -c 'SELECT current_user')" == "$role" ]] ||
+    [[ "$(PGPASSWORD="$role" psql -X -At -h 127.0.0.1 -p "$PORT" -U "$role" -d "$db" -c 'SELECT current_user')" == "$role" ]] ||
       die "role $role cannot log in over TCP with its password"
   done
-  log "database kaskade ready; all roles log in over 127.0.0.1:$PORT with passwords"
+  log "database $db ready; all roles log in over 127.0.0.1:$PORT with passwords"
 }
 
-# Drops the kaskade database (every service's schema and data; the roles stay) and sets it up
-# again. The services and the test suite migrate their schemas on their next start.
-cmd_reset() {
+# Drops database $1 (every service's schema and data; the roles stay) and sets it up again. The
+# services and the test suite migrate their schemas on their next start.
+recreate() {
   pg_isready -q -h 127.0.0.1 -p "$PORT" || die "not running (run: $0 start)"
-  log "dropping database kaskade"
-  as_postgres psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS kaskade WITH (FORCE)"
-  cmd_setup
+  log "dropping database $1"
+  as_postgres psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"
+  cmd_setup "$1"
 }
+
+cmd_reset() { recreate kaskade; }
+
+# The benchmark's own database, new for every run: its figures do not depend on what earlier runs
+# left, and nothing it writes stays after the next run.
+cmd_bench-db() { recreate "$BENCH_DB"; }
 
 cmd_stop() {
   local ver
@@ -134,6 +143,6 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  install | start | setup | reset | stop | status) "cmd_$1" ;;
-  *) echo "usage: $0 {install|start|setup|reset|stop|status}" >&2; exit 2 ;;
+  install | start | setup | reset | bench-db | stop | status) "cmd_$1" ;;
+  *) echo "usage: $0 {install|start|setup|reset|bench-db|stop|status}" >&2; exit 2 ;;
 esac

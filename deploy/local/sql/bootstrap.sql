@@ -2,9 +2,15 @@
 -- Plain SQL for psql (uses \gexec and \connect), idempotent, run as a superuser with
 --   psql -v ON_ERROR_STOP=1 -d postgres -f bootstrap.sql
 -- Passwords equal the role names: local development only.
+-- `-v db=NAME` sets the database up under another name (the benchmark's: deploy/local/postgres.sh bench-db).
 
-SELECT 'CREATE DATABASE kaskade'
-WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'kaskade')
+\if :{?db}
+\else
+  \set db kaskade
+\endif
+
+SELECT format('CREATE DATABASE %I', :'db')
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')
 \gexec
 
 -- Roles are cluster-wide. Re-running converges attributes and passwords.
@@ -35,10 +41,10 @@ BEGIN
 END
 $$;
 
-REVOKE CONNECT, TEMPORARY ON DATABASE kaskade FROM PUBLIC;
-GRANT CONNECT ON DATABASE kaskade TO share_ingest, attribution, reward, notification, kaskade_admin, kaskade_bench;
+REVOKE CONNECT, TEMPORARY ON DATABASE :"db" FROM PUBLIC;
+GRANT CONNECT ON DATABASE :"db" TO share_ingest, attribution, reward, notification, kaskade_admin, kaskade_bench;
 
-\connect kaskade
+\connect :"db"
 
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 
