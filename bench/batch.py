@@ -7,8 +7,8 @@ fixed time; the figure is accepted events per second into Kafka: this tenant's S
 ConversionRecorded and LinkClicked as they arrive on their topics, counted by a tap.
 
 By default share-ingest runs as two processes, as ops would deploy an intake under load: one
-serves HTTP with its outbox relay off, the other relays the outbox (KASKADE_SHARE_INGEST_RELAY);
-BENCH_BATCH_RELAY=inline runs the relay inside the HTTP process instead.
+serves HTTP with its outbox relay off, the other relays the outbox (bench.ingest.separate_relay;
+BENCH_BATCH_RELAY=inline runs the relay inside the HTTP process instead).
 
 Only share-ingest runs while timed; attribution and reward read those events afterwards
 (bench.ingest.drain_downstream). The conversions carry no referral code, so that they end there
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import secrets
 import time
 import uuid
@@ -31,8 +30,8 @@ import orjson
 
 from bench.config import TARGET_BATCH_EVENTS_PER_S, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
-from bench.ingest import (AdminCounts, drain_downstream, pid_of, share_ingest_alone, still_running,
-                          tenant_with_links)
+from bench.ingest import (AdminCounts, drain_downstream, pid_of, relay_pid, separate_relay, share_ingest_alone,
+                          still_running, tenant_with_links)
 from bench.kafka_io import Tap, TenantEvents
 from bench.load import percentile
 from bench.visitors import USER_AGENTS
@@ -87,18 +86,14 @@ async def run_batch(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
                    "service_env": RATE_LIMIT_ENV})
     # Enough batches for 1.5 x the target over the whole run, built before the clock starts.
     bodies_needed = math.ceil(TARGET_BATCH_EVENTS_PER_S * 1.5 * cfg.batch_seconds / cfg.batch_items)
-    separate = os.environ.get("BENCH_BATCH_RELAY", "separate") != "inline"
-    result["relay"] = "separate process" if separate else "in the HTTP process"
+    result["relay"] = "separate process" if separate_relay("batch") else "in the HTTP process"
     async with AsyncExitStack() as cleanup:
-        ingest = await cleanup.enter_async_context(share_ingest_alone(
-            cfg, "batch", {**RATE_LIMIT_ENV, "KASKADE_SHARE_INGEST_RELAY": str(not separate).lower()}))
+        ingest = await cleanup.enter_async_context(share_ingest_alone(cfg, "batch", RATE_LIMIT_ENV))
         counts = await AdminCounts.connect(cfg.admin_dsn)
         cleanup.push_async_callback(counts.close)
         pids = {"share_ingest": pid_of(ingest)}
-        if separate:
-            relay = ingest.add_instance("share_ingest", env={"KASKADE_SHARE_INGEST_RELAY": "true"})
-            await asyncio.to_thread(ingest.wait_ready, relay, timeout=cfg.startup_timeout_s)
-            pids["share_ingest_relay"] = ingest.processes[relay].proc.pid  # type: ignore[union-attr]
+        if relay := relay_pid(ingest):
+            pids["share_ingest_relay"] = relay
         result["foreign_services"] = foreign_services(set(pids.values()), ("share_ingest",))
         auth, codes = await tenant_with_links(ingest.base_url, tenant, LINKS)
         bodies = [batch_body(seq, cfg.batch_items, codes) for seq in range(bodies_needed)]

@@ -10,6 +10,7 @@ reward read it (untimed): the next run, a test's or the kaskade phase's, then st
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import time
@@ -43,19 +44,40 @@ def _free(port: int) -> None:
         raise RuntimeError(f"port {port} is in use; choose another with BENCH_HELLO_PORT")
 
 
+RELAY_ENV = "KASKADE_SHARE_INGEST_RELAY"
+
+
+def separate_relay(phase: str) -> bool:
+    """Whether the phase's share-ingest relays its outbox from a second process, as ops would
+    deploy an intake under load (BENCH_<PHASE>_RELAY=inline keeps it in the HTTP process)."""
+    return os.environ.get(f"BENCH_{phase.upper()}_RELAY", "separate") != "inline"
+
+
 @asynccontextmanager
 async def share_ingest_alone(cfg: BenchConfig, phase: str, env: dict[str, str]) -> AsyncIterator[Stack]:
-    """share-ingest as a process of its own, logging to .local/bench-logs/<phase>/share_ingest.log."""
+    """share-ingest as a process of its own, logging to .local/bench-logs/<phase>/share_ingest.log;
+    with `separate_relay(phase)`, a second instance relays the outbox and the first serves HTTP only."""
     log_dir = LOG_DIR / phase
     (log_dir / "share_ingest.log").unlink(missing_ok=True)
-    stack = Stack(log_dir=log_dir, http_port=cfg.ingest_port, extra_env={**cfg.service_env, **env})
+    separate = separate_relay(phase)
+    stack = Stack(log_dir=log_dir, http_port=cfg.ingest_port,
+                  extra_env={**cfg.service_env, **env, RELAY_ENV: str(not separate).lower()})
     try:
         # From this thread, the main one, on purpose: Stack's services die with the thread that
         # started them, so not from a worker. It blocks the loop for the startup; nothing else runs yet.
         stack.start("share_ingest", timeout=cfg.startup_timeout_s)
+        if separate:
+            relay = stack.add_instance("share_ingest", env={RELAY_ENV: "true"})
+            stack.wait_ready(relay, timeout=cfg.startup_timeout_s)
         yield stack
     finally:
         await asyncio.to_thread(stack.stop)
+
+
+def relay_pid(stack: Stack) -> int | None:
+    """The separate relay's process, if the phase runs one."""
+    p = stack.processes.get("share_ingest#2")
+    return p.proc.pid if p is not None and p.proc is not None else None
 
 
 def pid_of(stack: Stack) -> int:

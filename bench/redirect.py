@@ -1,6 +1,7 @@
 """The referral redirect, GET /r/{code}, against the hello-world ceiling on the same server stack.
 
-share-ingest runs alone; a tenant gets its links; then browsers (new and returning visitors,
+share-ingest runs alone, its outbox relayed by a second process as for batch intake
+(bench.ingest.separate_relay; BENCH_REDIRECT_RELAY=inline keeps one process); a tenant gets its links; then browsers (new and returning visitors,
 bench.visitors) follow them from this machine. Closed loop (wrk): the most answers per second.
 Open loop (bench.openloop) at a fixed offered rate: latency. Each measurement is made on the
 hello-world app first, then on the redirect, with the same requests. The clicks the redirect
@@ -19,8 +20,8 @@ import httpx
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
 from bench.httpload import open_loop, with_loadgen, wrk
-from bench.ingest import (AdminCounts, drain_downstream, hello_world, pid_of, share_ingest_alone, still_running,
-                          tenant_with_links)
+from bench.ingest import (AdminCounts, drain_downstream, hello_world, pid_of, relay_pid, share_ingest_alone,
+                          still_running, tenant_with_links)
 from bench.kafka_io import Tap, TenantEvents
 from bench.visitors import NEW_VISITORS, RETURNING, wrk_script
 from kaskade_contracts import topics
@@ -67,6 +68,8 @@ async def run_redirect(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, An
         counts = await AdminCounts.connect(cfg.admin_dsn)
         cleanup.push_async_callback(counts.close)
         pids = {"share_ingest": pid_of(ingest), "hello": hello.pid}
+        if relay := relay_pid(ingest):
+            pids["share_ingest_relay"] = relay
         result["foreign_services"] = foreign_services(set(pids.values()), ("share_ingest",))
         result["code_lookup"] = await counts.code_lookup()
         _, codes = await tenant_with_links(ingest.base_url, tenant, cfg.redirect_links)
