@@ -49,6 +49,7 @@ def service_app(runtime: ServiceRuntime, *, title: str, description: str = "") -
         # the garbage collector's full passes, whose pauses otherwise land on request latency.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*runtime.settings.gc_thresholds)
         yield
         await runtime.stop()
 

@@ -8,6 +8,7 @@ proves that a duplicate, had there been one, would already have been seen.
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -415,3 +416,14 @@ async def test_a_batch_item_with_several_bad_fields_names_each_of_them(
     assert sorted(d["field"] for d in first["detail"]) == ["conversion.amount_minor", "conversion.conversion_id",
                                                            "conversion.occurred_at"]
     assert second["status"] == "rejected" and second["error"] == "validation_failed"
+
+
+async def test_a_running_service_collects_garbage_on_its_configured_thresholds(infra: Any) -> None:
+    """Full collections paused the redirect 10-15 ms every 0.7 s on Python's defaults."""
+    before = gc.get_threshold()
+    app, _ = build(Settings(operator_token=OPERATOR, code_secret=SECRET, gc_thresholds=(12_345, 20, 30)))
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_threshold() == (12_345, 20, 30)
+    finally:
+        gc.set_threshold(*before)
