@@ -61,10 +61,10 @@ async def wrk(url: str, script: Path, seconds: float, connections: int, threads:
 
 
 async def open_loop(host: str, port: int, codes: list[str], rate: float, seconds: float,
-                    connections: int) -> dict[str, Any]:
+                    connections: int, warmup_s: float = 0.0) -> dict[str, Any]:
     spec = {"host": host, "port": port, "codes": codes, "rate": rate, "seconds": seconds,
-            "connections": connections, "drain_s": 10.0}
-    out, cpu_s = await _run([sys.executable, "-m", "bench.openloop"], orjson.dumps(spec), seconds + 40)
+            "connections": connections, "drain_s": 10.0, "warmup_s": warmup_s}
+    out, cpu_s = await _run([sys.executable, "-m", "bench.openloop"], orjson.dumps(spec), warmup_s + seconds + 40)
     return {**orjson.loads(out), "loadgen_cpu_s": cpu_s}
 
 

@@ -2,8 +2,11 @@
 
     python -m bench.openloop < spec.json      prints one JSON object on stdout
 
-Spec: {"host", "port", "rate", "seconds", "connections", "codes", "drain_s"}; the requests are
-bench.visitors' mix. Request i is due at t0 + i/rate whatever the server does. A due request
+Spec: {"host", "port", "rate", "seconds", "connections", "codes", "drain_s", "warmup_s"}; the
+requests are bench.visitors' mix. Request i is due at t0 + i/rate whatever the server does. The
+first `warmup_s` of requests are sent at the same rate but not measured (wrk2 likewise leaves out
+its calibration period): the figures are the server's steady state at that rate, not its first
+moments after an idle spell. A due request
 goes out on an idle keep-alive connection, or waits in a queue when all are busy, and its latency
 counts from when it was due: a slow server cannot slow the offered load down and so hide its own
 delay (coordinated omission). One still unanswered after `drain_s` counts as waiting until then.
@@ -62,7 +65,8 @@ class _Connection(asyncio.Protocol):
 class Generator:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec, self.rate = spec, float(spec["rate"])
-        self.n = max(int(self.rate * spec["seconds"]), 1)
+        self.warmup = int(self.rate * spec.get("warmup_s", 0.0))  # requests before this index are not measured
+        self.n = self.warmup + max(int(self.rate * spec["seconds"]), 1)
         self.requests = raw_requests(spec["codes"], f"{spec['host']}:{spec['port']}", self.n)
         self.loop = asyncio.get_running_loop()
         self.idle: deque[_Connection] = deque()
@@ -88,7 +92,8 @@ class Generator:
 
     def due(self, i: int) -> None:
         if self.idle:
-            self.late.append(clock() - (self.t0 + i / self.rate))
+            if i >= self.warmup:
+                self.late.append(clock() - (self.t0 + i / self.rate))
             self._send(self.idle.popleft(), i)
         else:
             self.queue.append(i)
@@ -97,9 +102,10 @@ class Generator:
     def answered(self, conn: _Connection, status: int) -> None:
         i = self.in_flight.pop(conn)
         self.answered_ids[i] = 1
-        self.last = clock()
-        self.latency.append(self.last - (self.t0 + i / self.rate))
-        self.status[status] += 1
+        if i >= self.warmup:
+            self.last = clock()
+            self.latency.append(self.last - (self.t0 + i / self.rate))
+            self.status[status] += 1
         if self.queue:
             self._send(conn, self.queue.popleft())
         else:
@@ -109,7 +115,7 @@ class Generator:
         i = self.in_flight.pop(conn, None)
         if conn in self.idle:
             self.idle.remove(conn)
-        if i is not None:
+        if i is not None and i >= self.warmup:
             self.errors += 1
         if not self.done:  # e.g. the server closed an idle keep-alive connection: replace it
             self.loop.create_task(self._reconnect())
@@ -131,7 +137,7 @@ class Generator:
                 i += 1
             await asyncio.sleep(0.001)  # uvloop timers tick in whole milliseconds
         deadline = clock() + self.spec.get("drain_s", 10.0)
-        while len(self.latency) + self.errors < self.n and clock() < deadline:
+        while len(self.latency) + self.errors < self.n - self.warmup and clock() < deadline:
             await asyncio.sleep(0.01)
         self.done = True
         return self.figures(clock())
@@ -139,7 +145,8 @@ class Generator:
     def figures(self, end: float) -> dict[str, Any]:
         # A request never answered waited at least until the end: its latency counts as that, a
         # lower bound, rather than being left out (which would flatter an overloaded server).
-        waited = [end - (self.t0 + i / self.rate) for i in range(self.n) if not self.answered_ids[i]]
+        waited = [end - (self.t0 + i / self.rate) for i in range(self.warmup, self.n) if not self.answered_ids[i]]
+        start = self.t0 + self.warmup / self.rate
         lat, late = sorted(self.latency + waited), sorted(self.late)
 
         def pct(xs: list[float], q: float) -> float | None:
@@ -147,11 +154,12 @@ class Generator:
 
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         answered = len(self.latency)
-        return {"requests": self.n, "answered": answered, "errors": self.errors,
-                "unanswered": self.n - answered - self.errors, "percentiles_are_lower_bounds": bool(waited),
+        measured = self.n - self.warmup
+        return {"requests": measured, "warmup_requests": self.warmup, "answered": answered, "errors": self.errors,
+                "unanswered": measured - answered - self.errors, "percentiles_are_lower_bounds": bool(waited),
                 "reconnect_errors": self.reconnect_errors, "offered_per_s": self.rate,
-                "seconds": round(self.last - self.t0, 2) if answered else 0.0,
-                "answered_per_s": round(answered / (self.last - self.t0), 1) if answered else 0.0,
+                "seconds": round(self.last - start, 2) if answered else 0.0,
+                "answered_per_s": round(answered / (self.last - start), 1) if answered else 0.0,
                 "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "p99_ms": pct(lat, 0.99),
                 "max_ms": pct(lat, 1.0), "late_p99_ms": pct(late, 0.99), "queue_max": self.queue_max,
                 "status": {str(k): v for k, v in sorted(self.status.items())},

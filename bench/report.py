@@ -173,7 +173,8 @@ def _http_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             rows.append(("redirect", f"{what} at {o['offered_per_s']:,.0f}/s offered",
                          f"p99 {at_least}{_num(o['p99_ms'])} ms",
                          f"p50 {at_least}{_num(o['p50_ms'])} ms; answered {_num(o['answered_per_s'])}/s, "
-                         f"{o['unanswered']} never; generator late p99 {_num(o['late_p99_ms'])} ms{clicks}"))
+                         f"{o['unanswered']} never; generator late p99 {_num(o['late_p99_ms'])} ms; "
+                         f"after {o.get('warmup_requests', 0)} unmeasured{clicks}"))
     if "clicks_recorded" in r:
         rows.append(("redirect", "  ... clicks stored / on Kafka",
                      f"{r['clicks_recorded']} / {r.get('clicks_on_kafka')}",

@@ -42,6 +42,7 @@ UNAVAILABLE = orjson.dumps({"error": "unavailable", "detail": "storage is unavai
 _HTML = (b"content-type", b"text/html; charset=utf-8")
 _PLACEHOLDER = uuid.UUID(int=0)
 _MAX_CACHED = 100_000
+_REFRESH_BATCH = 1000
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
@@ -65,40 +66,56 @@ class Link:
 class LinkCache:
     """code -> Link (or None for an unknown code, so scans of random codes do not reach the database).
 
-    A link past its time is still served while one lookup refreshes it in the background, so busy
-    links never make a visitor wait for the database; only a link seen for the first time does."""
+    A link past its time is still served while it is refreshed in the background, so busy links
+    never make a visitor wait for the database; only a link seen for the first time does. The
+    links due are refreshed together, one query at a time: a query per link, every `ttl_s`, took
+    the pool's connections from the click writer in bursts (a hundred links stalled the redirect
+    for about 30 ms every second)."""
 
     def __init__(self, pool: Callable[[], asyncpg.Pool], ttl_s: float) -> None:
         self.pool, self.ttl_s = pool, ttl_s
         self._links: dict[str, tuple[Link | None, float]] = {}
-        self._refreshing: set[str] = set()
+        self._due: set[str] = set()
+        self._refresher: asyncio.Task[None] | None = None
 
     async def get(self, code: str) -> Link | None:
         hit = self._links.get(code)
         if hit is None:
             return await self._load(code)
-        if hit[1] <= time.monotonic() and code not in self._refreshing:
-            self._refreshing.add(code)
-            asyncio.get_running_loop().create_task(self._refresh(code))
+        if hit[1] <= time.monotonic() and code not in self._due:
+            self._due.add(code)
+            if self._refresher is None:
+                self._refresher = asyncio.get_running_loop().create_task(self._refresh())
         return hit[0]
 
-    async def _refresh(self, code: str) -> None:
+    async def _refresh(self) -> None:
         try:
-            await self._load(code)
-        except Exception:  # noqa: BLE001 - the stale entry stays; the next visit tries again
-            pass
+            while self._due:
+                codes = list(self._due)[:_REFRESH_BATCH]
+                try:
+                    async with self.pool().acquire() as conn:
+                        rows = await repo.find_links(conn, codes)
+                except Exception:  # noqa: BLE001 - the stale entries stay; their next visits try again
+                    self._due.difference_update(codes)
+                    return
+                for code in codes:
+                    self._keep(code, Link.of(code, rows[code]) if code in rows else None)
+                self._due.difference_update(codes)
         finally:
-            self._refreshing.discard(code)
+            self._refresher = None
 
     async def _load(self, code: str) -> Link | None:
         async with self.pool().acquire() as conn:
             row = await repo.find_link(conn, code)
         link = Link.of(code, row) if row else None
+        self._keep(code, link)
+        return link
+
+    def _keep(self, code: str, link: Link | None) -> None:
         if self.ttl_s > 0:
             if len(self._links) >= _MAX_CACHED:
                 self._links.clear()
             self._links[code] = (link, time.monotonic() + self.ttl_s)
-        return link
 
 
 class BotCheck:

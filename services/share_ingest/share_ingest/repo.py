@@ -85,9 +85,20 @@ async def insert_conversions(conn: asyncpg.Connection,
 
 
 async def find_link(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT s.tenant_id, s.campaign_id, s.sharer_id, s.channel, c.landing_url, c.status
-           FROM shares s JOIN campaigns c USING (tenant_id, campaign_id) WHERE s.referral_code = $1""", code)
+    return (await find_links(conn, [code])).get(code)
+
+
+async def find_links(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, asyncpg.Record]:
+    """The links behind referral codes, with their campaign's landing URL and status; unknown
+    codes are left out."""
+    rows = await conn.fetch(
+        """SELECT s.referral_code, s.tenant_id, s.campaign_id, s.sharer_id, s.channel, c.landing_url, c.status
+           FROM shares s JOIN campaigns c USING (tenant_id, campaign_id) WHERE s.referral_code = ANY($1::text[])
+           ORDER BY s.referral_code, s.tenant_id""", list(codes))
+    found: dict[str, asyncpg.Record] = {}
+    for r in rows:
+        found.setdefault(r["referral_code"], r)
+    return found
 
 
 async def record_visits(conn: asyncpg.Connection, clicks: Sequence[Envelope[LinkClicked]], returning: Sequence[bool],

@@ -26,6 +26,7 @@ from kaskade_platform.outbox import Outbox
 from share_ingest import domain
 from share_ingest.app import build
 from share_ingest.clickwriter import ClickWriter, Visit
+from share_ingest.redirect import LinkCache
 from share_ingest.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -259,6 +260,47 @@ async def test_a_paused_campaigns_links_answer_410_and_resume_brings_them_back(c
 
     assert (await client.post("/v1/campaigns/default/resume", headers=h)).status_code == 200
     assert (await eventually_status(client, code, 302)).headers["location"].startswith(LANDING)
+
+
+class CountingPool:
+    """The real pool, counting who takes a connection from it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool, self.acquired = pool, 0
+
+    def acquire(self) -> Any:
+        self.acquired += 1
+        return self.pool.acquire()
+
+
+async def test_links_past_their_time_are_served_while_one_query_refreshes_them_all(
+        infra: Any, client: httpx.AsyncClient, tenant: str) -> None:
+    """One query per link every link_cache_s took the pool from the click writer in bursts."""
+    h = await auth(client, tenant)
+    codes = [(await share(client, tenant)).json()["referral_code"] for _ in range(12)]
+    pool = await create_pool(infra.database_urls["share_ingest"], "share_ingest", min_size=1, max_size=2)
+    try:
+        counting = CountingPool(pool)
+        cache = LinkCache(lambda: counting, ttl_s=0.2)
+        loaded = [await cache.get(c) for c in codes]
+        assert all(link is not None and link.active for link in loaded)
+        assert (await cache.get("NoSuchCode12")) is None
+        assert (await client.post("/v1/campaigns/default/pause", headers=h)).status_code == 200
+        await asyncio.sleep(0.3)
+        loads = counting.acquired
+
+        stale = [await cache.get(c) for c in [*codes, "NoSuchCode12"]]
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            fresh = [await cache.get(c) for c in codes]
+            if not any(link.active for link in fresh):  # type: ignore[union-attr]
+                break
+        refreshes = counting.acquired - loads
+    finally:
+        await pool.close()
+    assert all(link.active for link in stale[:-1]) and stale[-1] is None  # type: ignore[union-attr]
+    assert not any(link.active for link in fresh), "the pause never showed"  # type: ignore[union-attr]
+    assert 1 <= refreshes <= 3, f"{refreshes} queries refreshed 13 codes"
 
 
 async def eventually_status(client: httpx.AsyncClient, code: str, status: int) -> httpx.Response:
