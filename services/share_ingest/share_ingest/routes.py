@@ -69,9 +69,10 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
     router = APIRouter(prefix="/v1", responses=ERRORS)
     Tenant = Annotated[str, Depends(auth.tenant)]
 
-    def envelope(tenant: str, cmd: Any, occurred_at: datetime | None) -> Envelope[Any]:
+    def envelope(tenant: str, cmd: Any, occurred_at: datetime | None,
+                 correlation: uuid.UUID | None = None) -> Envelope[Any]:
         return new_envelope(cmd, tenant_id=tenant, occurred_at=occurred_at or datetime.now(timezone.utc),
-                            correlation_id=current_correlation_id())
+                            correlation_id=correlation or current_correlation_id())
 
     async def apply(commands: list[Envelope[Any]]) -> list[Outcome]:
         async with pool().acquire() as conn, conn.transaction():
@@ -139,6 +140,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
         auth.limit(tenant, len(body.events) - 1, paid=1)  # the request itself already paid one
         results: list[ItemResult | None] = [None] * len(body.events)
         commands, where = [], []
+        correlation = current_correlation_id()  # the request's, shared by its items: parsed once
         for i, raw in enumerate(body.events):
             try:
                 command, occurred_at = _batch_command(raw)
@@ -147,7 +149,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
                                         detail=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                                                 for e in exc.errors()])
                 continue
-            commands.append(envelope(tenant, command, occurred_at))
+            commands.append(envelope(tenant, command, occurred_at, correlation))
             where.append(i)
         for i, outcome in zip(where, await apply(commands) if commands else []):
             results[i] = ItemResult(index=i, status=outcome.status, error=outcome.error, detail=outcome.detail,

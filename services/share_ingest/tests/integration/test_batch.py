@@ -101,7 +101,9 @@ async def test_a_mixed_batch_answers_per_item_and_its_valid_items_come_out_once(
         {"type": "refund", **refund(conversion_id, 800)},
     ]
     async with watch(infra, tenant_id, topics.SHARES.name, topics.CLICKS.name, topics.CONVERSIONS.name) as out:
-        r = await client.post("/v1/events:batch", json={"events": events}, headers=headers)
+        correlation = str(uuid.uuid4())
+        r = await client.post("/v1/events:batch", json={"events": events},
+                              headers={**headers, "X-Correlation-Id": correlation})
         # Sentinels on the same partition keys as what the batch emitted: anna's shares, the code's
         # clicks, and ben's conversions (his refunds share that key).
         sentinel = await client.post("/v1/events:batch", headers=headers, json={"events": [
@@ -141,6 +143,9 @@ async def test_a_mixed_batch_answers_per_item_and_its_valid_items_come_out_once(
     assert (converted.amount_minor, converted.referral_code, str(converted.click_id)) == (1000, code, click_id)
     clicked = out.events("LinkClicked")[0].payload
     assert (clicked.sharer_id, clicked.visitor_id) == ("anna", "v-1")
+    firsts = [out.events(t)[0] for t in ("ShareRecorded", "LinkClicked", "ConversionRecorded", "RefundRecorded")]
+    assert {str(e.correlation_id) for e in firsts} == {correlation}, "the request's correlation id on every fact"
+    assert out.events("ShareRecorded")[1].correlation_id != firsts[0].correlation_id
 
     assert [await count(admin, t, tenant_id) for t in ("shares", "clicks", "conversions", "refunds")] == [2, 2, 2, 1]
     assert await admin.fetchval("SELECT amount_minor FROM share_ingest.conversions WHERE conversion_id = $1",
