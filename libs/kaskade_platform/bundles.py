@@ -20,17 +20,27 @@ from kaskade_platform.batches import Record
 
 _U16, _I32 = struct.Struct(">H"), struct.Struct(">i")
 _ABSENT = _I32.pack(-1)
+# Topics and header names are few and repeat on every record: each is length-prefixed once.
+_PREFIXED: dict[str, bytes] = {}
+
+
+def _prefixed(name: str) -> bytes:
+    done = _PREFIXED.get(name)
+    if done is None:
+        n = name.encode()
+        done = _U16.pack(len(n)) + n
+        if len(_PREFIXED) < 10_000:
+            _PREFIXED[name] = done
+    return done
 
 
 def frame(topic: str, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> bytes:
-    t = topic.encode()
-    parts = [_U16.pack(len(t)), t,
+    parts = [_prefixed(topic),
              _ABSENT if key is None else _I32.pack(len(key)), key or b"",
              _ABSENT if value is None else _I32.pack(len(value)), value or b"",
              _U16.pack(len(headers))]
     for name, v in headers:
-        n = name.encode()
-        parts += (_U16.pack(len(n)), n, _I32.pack(len(v)), v)
+        parts += (_prefixed(name), _I32.pack(len(v)), v)
     return b"".join(parts)
 
 

@@ -20,21 +20,30 @@ from kaskade_contracts.envelope import Envelope, encode_envelope
 from kaskade_platform.bundles import frame
 
 
-def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
+# The contract's name as header values, encoded once per contract: every event of every hop is framed.
+_CONTRACT_HEADERS: dict[tuple[str, int], list[tuple[str, bytes]]] = {}
+
+
+def kafka_header_pairs(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
     """Headers let consumers route and trace without parsing the body; the body stays the truth."""
-    return {
-        "kaskade-event-type": envelope.event_type,
-        "kaskade-schema-version": str(envelope.schema_version),
-        "kaskade-tenant-id": envelope.tenant_id,
-        "kaskade-event-id": str(envelope.event_id),
-        "kaskade-correlation-id": str(envelope.correlation_id),
-    }
+    contract = (envelope.event_type, envelope.schema_version)
+    named = _CONTRACT_HEADERS.get(contract)
+    if named is None:
+        named = _CONTRACT_HEADERS[contract] = [("kaskade-event-type", envelope.event_type.encode()),
+                                               ("kaskade-schema-version", str(envelope.schema_version).encode())]
+    return [*named, ("kaskade-tenant-id", envelope.tenant_id.encode()),
+            ("kaskade-event-id", str(envelope.event_id).encode()),
+            ("kaskade-correlation-id", str(envelope.correlation_id).encode())]
+
+
+def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
+    return {k: v.decode() for k, v in kafka_header_pairs(envelope)}
 
 
 def framed(envelope: Envelope[Any]) -> bytes:
     """The Kafka record of `envelope`, as a bundle holds it."""
     return frame(envelope.payload.topic, envelope.payload.partition_key(envelope.tenant_id).encode(),
-                 encode_envelope(envelope), [(k, v.encode()) for k, v in kafka_headers(envelope).items()])
+                 encode_envelope(envelope), kafka_header_pairs(envelope))
 
 
 INSERT_BUNDLE = "INSERT INTO outbox_bundles (events, event_ids, event_count, ephemeral) VALUES ($1, $2, $3, $4)"
