@@ -7,7 +7,7 @@ BENCH_PHASE_TIMEOUT_S; BENCH_CEILING_MAX_RECORDS is read by the ceiling's stages
 The HTTP phases: BENCH_INGEST_PORT and BENCH_HELLO_PORT (share-ingest alone and the hello-world
 ceiling), BENCH_REDIRECT_LINKS, BENCH_REDIRECT_S and BENCH_REDIRECT_CONNECTIONS (wrk),
 BENCH_REDIRECT_RATE, BENCH_REDIRECT_RATE_S and BENCH_OPEN_LOOP_CONNECTIONS (the fixed-rate run),
-BENCH_BATCH_S, BENCH_BATCH_CLIENTS, BENCH_BATCH_ITEMS.
+BENCH_BATCH_S, BENCH_BATCH_CLIENTS, BENCH_BATCH_ITEMS, BENCH_BATCH_HTTP_INSTANCES.
 """
 from __future__ import annotations
 
@@ -74,8 +74,9 @@ class BenchConfig:
     redirect_rate_seconds: float = field(default_factory=lambda: _float("BENCH_REDIRECT_RATE_S", 10.0))
     open_loop_connections: int = field(default_factory=lambda: _int("BENCH_OPEN_LOOP_CONNECTIONS", 64))
     batch_seconds: float = field(default_factory=lambda: _float("BENCH_BATCH_S", 10.0))
-    batch_clients: int = field(default_factory=lambda: _int("BENCH_BATCH_CLIENTS", 4))
+    batch_clients: int = field(default_factory=lambda: _int("BENCH_BATCH_CLIENTS", 8))
     batch_items: int = field(default_factory=lambda: _int("BENCH_BATCH_ITEMS", 1000))
+    batch_http_instances: int = field(default_factory=lambda: _int("BENCH_BATCH_HTTP_INSTANCES", 2))
     # Which phases run: any of ceiling, kaskade, naive, redirect, batch (comma-separated).
     phases: tuple[str, ...] = field(default_factory=lambda: tuple(
         p.strip() for p in os.environ.get("BENCH_PHASES", "ceiling,kaskade,naive,redirect,batch").split(",")

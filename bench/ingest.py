@@ -74,9 +74,9 @@ async def share_ingest_alone(cfg: BenchConfig, phase: str, env: dict[str, str]) 
         await asyncio.to_thread(stack.stop)
 
 
-def relay_pid(stack: Stack) -> int | None:
-    """The separate relay's process, if the phase runs one."""
-    p = stack.processes.get("share_ingest#2")
+def relay_pid(stack: Stack, phase: str) -> int | None:
+    """The separate relay's process, if the phase runs one (the first instance added)."""
+    p = stack.processes.get("share_ingest#2") if separate_relay(phase) else None
     return p.proc.pid if p is not None and p.proc is not None else None
 
 

@@ -72,7 +72,7 @@ async def run_redirect(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, An
         counts = await AdminCounts.connect(cfg.admin_dsn)
         cleanup.push_async_callback(counts.close)
         pids = {"share_ingest": pid_of(ingest), "hello": hello.pid}
-        if relay := relay_pid(ingest):
+        if relay := relay_pid(ingest, "redirect"):
             pids["share_ingest_relay"] = relay
         result["foreign_services"] = foreign_services(set(pids.values()), ("share_ingest",))
         result["code_lookup"] = await counts.code_lookup()

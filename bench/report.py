@@ -180,7 +180,8 @@ def _http_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      f"{r['clicks_recorded']} / {r.get('clicks_on_kafka')}",
                      "share_ingest.clicks rows / LinkClicked on kaskade.clicks.v1, this tenant, whole phase"))
     if b.get("events_per_s") is not None:
-        rows.append(("batch", f"events:batch x{b['items_per_request']}, {b['clients']} clients",
+        rows.append(("batch", f"events:batch x{b['items_per_request']}, {b['clients']} clients, "
+                              f"{b.get('http_instances', 1)} HTTP",
                      _num(b["events_per_s"], " ev/s"),
                      f"{sum(b['kafka_events'].values())} events on Kafka in {b['seconds']} s "
                      f"({', '.join(f'{v} {k}' for k, v in sorted(b['kafka_events'].items()))}); HTTP accepted "
