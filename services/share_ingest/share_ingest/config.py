@@ -14,6 +14,10 @@ class Settings(ServiceSettings):
                                      description="Landing page of each tenant's default campaign.")
     code_secret: SecretStr = Field(default=SecretStr("dev-only-referral-code-secret"),
                                    description="Key for referral codes and IP hashes; set a real one in production.")
+    # Python's own: a young generation of 50,000 objects took milliseconds to collect, and with the
+    # redirect's allocations that landed on every few hundred visits (p99 at 3,000/s: 24-35 ms, against
+    # 19-26 ms on these).
+    gc_thresholds: tuple[int, int, int] = (700, 10, 10)
     click_dedup_window_s: int = 1800
     click_writers: int = Field(default=3, ge=1, description="Group commits of redirect clicks in flight at once "
                                                           "(each holds a database connection while it writes).")
