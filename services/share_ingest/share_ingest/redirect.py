@@ -68,9 +68,9 @@ class LinkCache:
 
     A link past its time is still served while it is refreshed in the background, so busy links
     never make a visitor wait for the database; only a link seen for the first time does. The
-    links due are refreshed together, one query at a time: a query per link, every `ttl_s`, took
-    the pool's connections from the click writer in bursts (a hundred links stalled the redirect
-    for about 30 ms every second)."""
+    links due are refreshed together, one query at a time: with a query per link, every `ttl_s`,
+    a hundred busy links took a hundred pool connections a second, in bursts, queueing with the
+    click writer's."""
 
     def __init__(self, pool: Callable[[], asyncpg.Pool], ttl_s: float) -> None:
         self.pool, self.ttl_s = pool, ttl_s
