@@ -66,7 +66,7 @@ def conversions(h: History, n: int, rng: random.Random) -> list[Any]:
     return out
 
 
-async def measure(cfg: BenchConfig, h: History, n: int, pid: int) -> dict[str, Any]:
+async def measure(cfg: BenchConfig, h: History, n: int, pids: dict[str, int]) -> dict[str, Any]:
     """Feed n conversions; time until the last verdict is on kaskade.attributions.v1."""
     records = conversions(h, n, random.Random(7))
     seen = TenantEvents(h.tenant, VERDICTS)
@@ -75,7 +75,7 @@ async def measure(cfg: BenchConfig, h: History, n: int, pid: int) -> dict[str, A
     await tap.start()
     await prod.start()
     try:
-        cpu = CpuMeter({"attribution": pid}).start()
+        cpu = CpuMeter(pids).start()
         t0 = time.monotonic()
         await send_all(prod, records)
         sent = time.monotonic() - t0
@@ -93,6 +93,7 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
     scale, n = _int("BENCH_ATTRIBUTION_SCALE", 10), _int("BENCH_ATTRIBUTION_CONVERSIONS", 50_000)
     dsn = os.environ["KASKADE_ATTRIBUTION_DATABASE_URL"]
     members = result["members"] = _int("BENCH_ATTRIBUTION_MEMBERS", 2)
+    instances = result["instances"] = _int("BENCH_ATTRIBUTION_INSTANCES", 1)
     histories = [History(f"bench-attr-{secrets.token_hex(4)}", customers * k, clicks * k) for k in (1, scale)]
     await start_group_at_end(cfg.bootstrap, GROUP, INPUTS)
     log_dir = LOG_DIR / "attribution"
@@ -104,16 +105,18 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
     conn = await asyncpg.connect(dsn)
     try:
         stack.start("attribution", timeout=cfg.startup_timeout_s)  # from the main thread, as Stack wants
-        proc = stack.processes["attribution"].proc
-        assert proc is not None
+        more = [stack.add_instance("attribution") for _ in range(instances - 1)]
+        if more:
+            await asyncio.to_thread(stack.wait_ready, *more, timeout=cfg.startup_timeout_s)
+        pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
         for h, label in zip(histories, ("1x", f"{scale}x")):
             t = time.monotonic()
             stored = await h.write(conn)
             run: dict[str, Any] = {"history": stored, "seed_s": round(time.monotonic() - t, 1)}
             result[label] = run
             print(f"         history {label}: {stored} in {run['seed_s']}s", flush=True)
-            run["warmup"] = await measure(cfg, h, max(n // 10, 1000), proc.pid)
-            run["timed"] = await measure(cfg, h, n, proc.pid)
+            run["warmup"] = await measure(cfg, h, max(n // 10, 1000), pids)
+            run["timed"] = await measure(cfg, h, n, pids)
             print(f"         {label}: {run['timed']['per_s']} conversions/s ({run['timed']['verdicts']}), "
                   f"cpu {run['timed']['cpu_cores']}", flush=True)
         base, big = (result[k]["timed"]["per_s"] for k in ("1x", f"{scale}x"))
@@ -122,10 +125,9 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
                              "met": base >= TARGET_CONVERSIONS_PER_S and result["slowdown"] <= TARGET_HISTORY_SLOWDOWN}
         print(f"         attribution alone: {base}/s at 1x, {big}/s at {scale}x history "
               f"(slowdown {result['slowdown']}x; targets >= {TARGET_CONVERSIONS_PER_S:.0f}/s, "
-              f"<= {TARGET_HISTORY_SLOWDOWN}x; decisions only, 1 instance x {members} group members)", flush=True)
+              f"<= {TARGET_HISTORY_SLOWDOWN}x; decisions only, {instances} instance(s) x {members} group members)", flush=True)
     finally:
-        result["exit_code"] = await asyncio.to_thread(stack.processes["attribution"].stop) \
-            if "attribution" in stack.processes else None
+        result["exit_codes"] = await asyncio.to_thread(stack.stop)
         for h in histories:  # the next phases' lookups do not walk past it
             await h.erase(conn)
         await conn.close()
