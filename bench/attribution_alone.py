@@ -130,7 +130,8 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
                              "met": base >= TARGET_CONVERSIONS_PER_S and result["slowdown"] <= TARGET_HISTORY_SLOWDOWN}
         print(f"         attribution alone: {base}/s at 1x, {big}/s at {scale}x history "
               f"(slowdown {result['slowdown']}x; targets >= {TARGET_CONVERSIONS_PER_S:.0f}/s, "
-              f"<= {TARGET_HISTORY_SLOWDOWN}x; decisions only, {instances} instance(s) x {members} group members)", flush=True)
+              f"<= {TARGET_HISTORY_SLOWDOWN}x; decisions only, {instances} instance(s) x {members} group members)",
+              flush=True)
     finally:
         result["exit_codes"] = await asyncio.to_thread(stack.stop)
         for h in histories:  # the next phases' lookups do not walk past it

@@ -4,7 +4,9 @@ share-ingest runs alone with its per-tenant rate limit raised (RATE_LIMIT_ENV: t
 2,000/s with a burst of 4,000, would cap the phase at the limit rather than at the service).
 BENCH_BATCH_CLIENTS (8) clients send 1,000-item batches, mostly conversions and shares and a few
 clicks, for a fixed time; the figure is accepted events per second into Kafka: this tenant's
-ShareRecorded, ConversionRecorded and LinkClicked as they arrive on their topics, counted by a tap.
+ShareRecorded, ConversionRecorded and LinkClicked as they land on their topics, counted by the
+topics' end offsets while timed (bench.kafka_io.Landed) and read back afterwards to check that
+each is one the run sent, once.
 
 share-ingest runs as ops would deploy an intake under load: BENCH_BATCH_HTTP_INSTANCES (2)
 instances serve HTTP with their outbox relay off, the clients spread over them as a load balancer
@@ -35,7 +37,7 @@ from bench.config import TARGET_BATCH_EVENTS_PER_S, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
 from bench.ingest import (RELAY_ENV, AdminCounts, drain_downstream, pid_of, relay_pid, separate_relay, share_ingest_alone,
                           still_running, tenant_with_links)
-from bench.kafka_io import Tap, TenantEvents
+from bench.kafka_io import Landed, TenantEvents
 from bench.load import percentile
 from bench.visitors import USER_AGENTS
 from kaskade_contracts import topics
@@ -111,10 +113,9 @@ async def run_batch(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
         clients = [await cleanup.enter_async_context(httpx.AsyncClient(
             base_url=url, timeout=60, headers={**auth, "content-type": "application/json"},
             limits=httpx.Limits(max_connections=cfg.batch_clients))) for url in urls]
-        arrivals = TenantEvents(tenant, FACTS)
-        tap = Tap(cfg.bootstrap, FACT_TOPICS, arrivals.on_record)
-        await tap.start()
-        cleanup.push_async_callback(tap.stop)
+        landed = Landed(cfg.bootstrap, FACT_TOPICS)
+        await landed.start()
+        cleanup.push_async_callback(landed.stop)
 
         stats: dict[str, Any] = {"requests": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "last": 0.0,
                                  "failed": Counter[str](), "latency_ms": []}
@@ -126,14 +127,20 @@ async def run_batch(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
             sent_s = stats["last"] - t0
             still_running(ingest, "the batch run")
             try:
-                await tap.wait(lambda: arrivals.total >= stats["accepted"], cfg.phase_timeout_s,
-                               f"{stats['accepted']} accepted events on Kafka")
+                await landed.wait(stats["accepted"], cfg.phase_timeout_s,
+                                  f"{stats['accepted']} accepted events on Kafka")
             except TimeoutError as exc:
-                raise TimeoutError(f"{exc}: {arrivals.total} arrived; {await counts.unpublished(tenant)} "
-                                   f"still in the outbox") from None
+                raise TimeoutError(f"{exc}: {await counts.unpublished(tenant)} still in the outbox") from None
         finally:
             result["cpu_cores"] = meter.stop()
-        seconds = arrivals.last - t0
+        # Counted by offsets while timed; now each record is checked to be one this run's tenant sent.
+        arrivals = TenantEvents(tenant, FACTS)
+        await landed.read_back(arrivals.on_record, cfg.phase_timeout_s)
+        if arrivals.total != landed.counted or arrivals.total != stats["accepted"]:
+            raise RuntimeError(f"{landed.counted} records landed on {FACT_TOPICS} while timed, {arrivals.total} of "
+                               f"them this run's facts, for {stats['accepted']} accepted: another writer on these "
+                               f"topics (see foreign_services) or a lost or doubled event")
+        seconds = landed.last - t0
         lat = sorted(stats.pop("latency_ms"))
         result.update({
             "requests": stats["requests"], "accepted": stats["accepted"], "duplicates": stats["duplicates"],
