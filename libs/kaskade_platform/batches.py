@@ -1,6 +1,6 @@
 """Handing a run of records to the producer as whole record batches, one per partition.
 
-`AIOKafkaProducer.send` costs a future, a partitioner call (murmur2 in pure Python) and a trip
+`AIOKafkaProducer.send` costs a future, a partitioner call (murmur2 byte by byte) and a trip
 through the accumulator per record; for the relay, which ships up to a thousand records at a
 time, that was most of its CPU. Here the records are grouped by partition (the producer's own
 key hashing, so keyed order is kept), appended to a `BatchBuilder` until it is full, and each
@@ -11,15 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import random
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 
-# Keys repeat a lot (one campaign, one tenant); remembering their hash saves the pure-Python murmur2.
+# Keys repeat a lot (one campaign, one tenant); remembering their hash saves computing it again.
 _KEY_CACHE_MAX = 100_000
+_WORD, _M = struct.Struct("<I"), 0x5BD1E995
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's murmur2, as the Java client's DefaultPartitioner and aiokafka's partitioner hash a
+    key, but four bytes at a time: aiokafka's reads them one by one, and hashing the unique keys
+    of a bulk intake took a sixth of the relay's CPU (31-byte key: 4.4 against 2.4 µs)."""
+    n = len(key)
+    h = 0x9747B28C ^ n
+    cut = n & ~3
+    for (k,) in _WORD.iter_unpack(key[:cut]):
+        k = (k * _M) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * _M) & 0xFFFFFFFF
+        h = ((h * _M) & 0xFFFFFFFF) ^ k
+    extra = n & 3
+    if extra:
+        if extra == 3:
+            h ^= key[cut + 2] << 16
+        if extra >= 2:
+            h ^= key[cut + 1] << 8
+        h = ((h ^ key[cut]) * _M) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
 
 
 @dataclass(slots=True)
