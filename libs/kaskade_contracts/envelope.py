@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -89,8 +89,17 @@ def envelope_model(model: type[P]) -> type[Envelope[P]]:
     return _TYPED[model]
 
 
+class Cause(Protocol):
+    """What an event caused by something else takes from it: an envelope, or a command that never
+    travelled as an event (no id of its own, so the event names no causation)."""
+    @property
+    def event_id(self) -> uuid.UUID | None: ...
+    @property
+    def correlation_id(self) -> uuid.UUID: ...
+
+
 def new_envelope(payload: P, *, tenant_id: str, occurred_at: datetime | None = None,
-                 correlation_id: uuid.UUID | None = None, causation: Envelope[Any] | None = None) -> Envelope[P]:
+                 correlation_id: uuid.UUID | None = None, causation: Cause | None = None) -> Envelope[P]:
     """Wrap a payload; an event caused by another inherits its correlation id."""
     if causation is not None:
         correlation_id = causation.correlation_id

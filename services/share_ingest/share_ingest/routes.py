@@ -6,21 +6,22 @@ or the rule: 4xx for what the caller can fix, 503 when storage is down, never an
 
 import logging
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
-from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import RecordClick, RecordConversion, RecordRefund, RecordShare
 from kaskade_contracts.ids import uuid7
 from kaskade_platform.http import current_correlation_id
 from kaskade_platform.outbox import Outbox
 from share_ingest import domain, repo
 from share_ingest.auth import TenantAuth
-from share_ingest.intake import Intake, Outcome
+from share_ingest.intake import Command, Intake, Outcome
 from share_ingest.models import (ERRORS, BatchItem, BatchRequest, BatchResponse, ClickRequest, ClickResponse, ConversionRequest,
                                  ConversionResponse, ItemResult, RefundRequest, RefundResponse, ShareRequest,
                                  ShareResponse, replayed)
@@ -64,17 +65,30 @@ def _batch_command(raw: dict[str, Any]) -> tuple[Any, datetime | None]:
     return command, occurred_at
 
 
+_ITEM_FIELDS = tuple(ItemResult.model_fields)
+
+
+def _item_result(index: int, status: str, error: str | None, detail: Any,
+                 data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One item of a batch answer, shaped as ItemResult documents it (every field present), but
+    built as a dict: validating a model per item of what this service itself produced cost
+    about 5% of a bulk request's CPU."""
+    item = dict.fromkeys(_ITEM_FIELDS)
+    item.update(index=index, status=status, error=error, detail=detail)
+    item.update((k, v) for k, v in (data or {}).items() if k in item)
+    return item
+
+
 def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) -> APIRouter:
     """`pool` is a zero-argument callable: the pool exists only once the service has started."""
     router = APIRouter(prefix="/v1", responses=ERRORS)
     Tenant = Annotated[str, Depends(auth.tenant)]
 
-    def envelope(tenant: str, cmd: Any, occurred_at: datetime | None,
-                 correlation: uuid.UUID | None = None) -> Envelope[Any]:
-        return new_envelope(cmd, tenant_id=tenant, occurred_at=occurred_at or datetime.now(timezone.utc),
-                            correlation_id=correlation or current_correlation_id())
+    def as_command(tenant: str, cmd: Any, occurred_at: datetime | None,
+                 correlation: uuid.UUID | None = None) -> Command:
+        return Command(tenant, cmd, occurred_at or datetime.now(timezone.utc), correlation or current_correlation_id())
 
-    async def apply(commands: list[Envelope[Any]]) -> list[Outcome]:
+    async def apply(commands: list[Command]) -> list[Outcome]:
         async with pool().acquire() as conn, conn.transaction():
             facts, outcomes = await intake.apply(conn, commands)
             await outbox.enqueue(conn, facts)
@@ -82,7 +96,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
             outbox.notify_committed()
         return outcomes
 
-    async def apply_one(command: Envelope[Any]) -> Outcome:
+    async def apply_one(command: Command) -> Outcome:
         outcome = (await apply([command]))[0]
         if outcome.status == "rejected":
             raise HTTPException(REJECTION_STATUS.get(outcome.error or "", 422),
@@ -95,7 +109,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
         share_id = body.share_id or (domain.share_id_for_idempotency_key(tenant, idempotency_key)
                                      if idempotency_key else uuid7())
         cmd = RecordShare(**body.model_dump(exclude={"share_id", "occurred_at"}), share_id=share_id)
-        outcome = await apply_one(envelope(tenant, cmd, body.occurred_at))
+        outcome = await apply_one(as_command(tenant, cmd, body.occurred_at))
         return JSONResponse(outcome.data, status_code=201 if outcome.status == "accepted" else 200)
 
     @router.get("/shares/{share_id}", response_model=ShareResponse)
@@ -109,7 +123,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
 
     @router.post("/clicks", response_model=ClickResponse, status_code=201, responses=replayed(ClickResponse))
     async def record_click(body: ClickRequest, tenant: Tenant) -> Any:
-        outcome = await apply_one(envelope(tenant, RecordClick(**body.model_dump(exclude={"occurred_at"})),
+        outcome = await apply_one(as_command(tenant, RecordClick(**body.model_dump(exclude={"occurred_at"})),
                                            body.occurred_at))
         return JSONResponse({**outcome.data, "status": outcome.status},
                             status_code=201 if outcome.status == "accepted" else 200)
@@ -117,7 +131,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
     @router.post("/conversions", response_model=ConversionResponse, status_code=202)
     async def record_conversion(body: ConversionRequest, tenant: Tenant) -> ConversionResponse:
         cmd = RecordConversion(**body.model_dump(exclude={"occurred_at"}))
-        outcome = await apply_one(envelope(tenant, cmd, body.occurred_at))
+        outcome = await apply_one(as_command(tenant, cmd, body.occurred_at))
         return ConversionResponse(conversion_id=cmd.conversion_id, status=outcome.status)  # type: ignore[arg-type]
 
     @router.get("/conversions/{conversion_id}")
@@ -130,7 +144,7 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
 
     @router.post("/refunds", response_model=RefundResponse, status_code=201, responses=replayed(RefundResponse))
     async def record_refund(body: RefundRequest, tenant: Tenant) -> Any:
-        outcome = await apply_one(envelope(tenant, RecordRefund(**body.model_dump(exclude={"occurred_at"})),
+        outcome = await apply_one(as_command(tenant, RecordRefund(**body.model_dump(exclude={"occurred_at"})),
                                            body.occurred_at))
         return JSONResponse({**outcome.data, "status": outcome.status},
                             status_code=201 if outcome.status == "accepted" else 200)
@@ -138,27 +152,26 @@ def build_router(intake: Intake, auth: TenantAuth, pool: Any, outbox: Outbox) ->
     @router.post("/events:batch", response_model=BatchResponse)
     async def record_batch(body: BatchRequest, tenant: Tenant) -> Response:
         auth.limit(tenant, len(body.events) - 1, paid=1)  # the request itself already paid one
-        results: list[ItemResult | None] = [None] * len(body.events)
+        results: list[dict[str, Any] | None] = [None] * len(body.events)
         commands, where = [], []
         correlation = current_correlation_id()  # the request's, shared by its items: parsed once
         for i, raw in enumerate(body.events):
             try:
                 command, occurred_at = _batch_command(raw)
             except ValidationError as exc:
-                results[i] = ItemResult(index=i, status="rejected", error="validation_failed",
-                                        detail=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                                                for e in exc.errors()])
+                results[i] = _item_result(i, "rejected", "validation_failed",
+                                          [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                                           for e in exc.errors()])
                 continue
-            commands.append(envelope(tenant, command, occurred_at, correlation))
+            commands.append(as_command(tenant, command, occurred_at, correlation))
             where.append(i)
         for i, outcome in zip(where, await apply(commands) if commands else []):
-            results[i] = ItemResult(index=i, status=outcome.status, error=outcome.error, detail=outcome.detail,
-                                    **outcome.data)
+            results[i] = _item_result(i, outcome.status, outcome.error, outcome.detail, outcome.data)
         done = [r for r in results if r is not None]
-        answer = BatchResponse(accepted=sum(r.status == "accepted" for r in done),
-                               duplicates=sum(r.status == "duplicate" for r in done),
-                               rejected=sum(r.status == "rejected" for r in done), results=done)
+        statuses = Counter(r["status"] for r in done)
         # Serialised here, once: returning the model would have FastAPI validate 1,000 results again.
-        return Response(answer.model_dump_json(), media_type="application/json")
+        return Response(orjson.dumps({"accepted": statuses["accepted"], "duplicates": statuses["duplicate"],
+                                      "rejected": statuses["rejected"], "results": done}),
+                        media_type="application/json")
 
     return router

@@ -145,6 +145,8 @@ async def test_a_mixed_batch_answers_per_item_and_its_valid_items_come_out_once(
     assert (clicked.sharer_id, clicked.visitor_id) == ("anna", "v-1")
     firsts = [out.events(t)[0] for t in ("ShareRecorded", "LinkClicked", "ConversionRecorded", "RefundRecorded")]
     assert {str(e.correlation_id) for e in firsts} == {correlation}, "the request's correlation id on every fact"
+    # An HTTP command never travelled as an event: the facts name the request, not a made-up cause.
+    assert [e.causation_id for e in firsts] == [None] * 4
     assert out.events("ShareRecorded")[1].correlation_id != firsts[0].correlation_id
 
     assert [await count(admin, t, tenant_id) for t in ("shares", "clicks", "conversions", "refunds")] == [2, 2, 2, 1]
