@@ -10,6 +10,7 @@ thousand costs that once. The bundle keeps its events' ids, so one can still be 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,16 +25,29 @@ from kaskade_platform.bundles import frame
 _CONTRACT_HEADERS: dict[tuple[str, int], list[tuple[str, bytes]]] = {}
 
 
-def kafka_header_pairs(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
-    """Headers let consumers route and trace without parsing the body; the body stays the truth."""
+# The facts of one request or batch share a correlation id: the last one's text is kept.
+_last_correlation: tuple[uuid.UUID | None, bytes] = (None, b"")
+# Our encoder writes the event id first: `{"event_id":"<36 characters>"`.
+_ID_AT = len(b'{"event_id":"')
+
+
+def kafka_header_pairs(envelope: Envelope[Any], body: bytes | None = None) -> list[tuple[str, bytes]]:
+    """Headers let consumers route and trace without parsing the body; the body stays the truth.
+    Given the envelope's encoded `body`, the event id's text is taken from it rather than
+    formatted again (UUID.__str__ is pure Python: formatting two per record cost 3% of a bulk
+    request's CPU)."""
+    global _last_correlation
     contract = (envelope.event_type, envelope.schema_version)
     named = _CONTRACT_HEADERS.get(contract)
     if named is None:
         named = _CONTRACT_HEADERS[contract] = [("kaskade-event-type", envelope.event_type.encode()),
                                                ("kaskade-schema-version", str(envelope.schema_version).encode())]
-    return [*named, ("kaskade-tenant-id", envelope.tenant_id.encode()),
-            ("kaskade-event-id", str(envelope.event_id).encode()),
-            ("kaskade-correlation-id", str(envelope.correlation_id).encode())]
+    event_id = body[_ID_AT:_ID_AT + 36] if body is not None and body[:_ID_AT] == b'{"event_id":"' else \
+        str(envelope.event_id).encode()
+    if _last_correlation[0] != envelope.correlation_id:
+        _last_correlation = (envelope.correlation_id, str(envelope.correlation_id).encode())
+    return [*named, ("kaskade-tenant-id", envelope.tenant_id.encode()), ("kaskade-event-id", event_id),
+            ("kaskade-correlation-id", _last_correlation[1])]
 
 
 def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
@@ -42,8 +56,9 @@ def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
 
 def framed(envelope: Envelope[Any]) -> bytes:
     """The Kafka record of `envelope`, as a bundle holds it."""
-    return frame(envelope.payload.topic, envelope.payload.partition_key(envelope.tenant_id).encode(),
-                 encode_envelope(envelope), kafka_header_pairs(envelope))
+    body = encode_envelope(envelope)
+    return frame(envelope.payload.topic, envelope.payload.partition_key(envelope.tenant_id).encode(), body,
+                 kafka_header_pairs(envelope, body))
 
 
 INSERT_BUNDLE = "INSERT INTO outbox_bundles (events, event_ids, event_count, ephemeral) VALUES ($1, $2, $3, $4)"

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import struct
+import uuid
 
 import pytest
 
+from kaskade_contracts.envelope import decode_envelope, new_envelope
+from kaskade_contracts.events import ConversionKind, ConversionRecorded
 from kaskade_platform.batches import Record
 from kaskade_platform.bundles import frame, unpack
+from kaskade_platform.outbox import framed
 
 RECORDS = [
     Record("kaskade.rewards.v1", b"acme:camp-1", b'{"event_id":"1"}',
@@ -34,3 +38,16 @@ def test_a_tombstone_keeps_no_value_and_an_empty_value_stays_empty() -> None:
 def test_a_bundle_cut_short_is_refused_not_read_as_fewer_records(cut: int) -> None:
     with pytest.raises((ValueError, struct.error)):
         unpack(_bundle(RECORDS[:1])[:-cut])
+
+
+def test_a_framed_envelope_carries_its_own_ids_in_its_headers() -> None:
+    """The event id's header text is cut from the encoded body and the correlation id's is reused
+    between envelopes: neither may ever name another event's ids."""
+    shared = uuid.uuid4()
+    envelopes = [new_envelope(ConversionRecorded(conversion_id=uuid.uuid4(), customer_id=f"c{i}",
+                                                 kind=ConversionKind.signup),
+                              tenant_id="acme", correlation_id=shared if i % 3 else None) for i in range(9)]
+    records = unpack(b"".join(framed(e) for e in envelopes))
+    assert [(dict(r.headers)["kaskade-event-id"], dict(r.headers)["kaskade-correlation-id"]) for r in records] == [
+        (str(e.event_id).encode(), str(e.correlation_id).encode()) for e in envelopes]
+    assert [decode_envelope(r.value) for r in records] == envelopes
