@@ -3,7 +3,8 @@
 BENCH_PHASES (ceiling,kaskade,naive,redirect,batch), BENCH_CEILING (messages), BENCH_PURCHASES,
 BENCH_REFERRERS, BENCH_RATE and BENCH_LATENCY_S (the paced latency run), BENCH_NAIVE (messages),
 BENCH_HTTP_PORT, BENCH_SERVICE_ENV ("K=V K=V" for the services), BENCH_STARTUP_TIMEOUT_S,
-BENCH_PHASE_TIMEOUT_S; BENCH_CEILING_MAX_RECORDS is read by the ceiling's stages (bench.stage).
+BENCH_PHASE_TIMEOUT_S, BENCH_E2E_MORE_INSTANCES (services of the end-to-end phase that run one more
+instance each, e.g. "attribution"); BENCH_CEILING_MAX_RECORDS is read by the ceiling's stages (bench.stage).
 The HTTP phases: BENCH_INGEST_PORT and BENCH_HELLO_PORT (share-ingest alone and the hello-world
 ceiling), BENCH_REDIRECT_LINKS, BENCH_REDIRECT_S and BENCH_REDIRECT_CONNECTIONS (wrk),
 BENCH_REDIRECT_RATE, BENCH_REDIRECT_RATE_S and BENCH_OPEN_LOOP_CONNECTIONS (the fixed-rate run),
@@ -77,6 +78,8 @@ class BenchConfig:
     batch_clients: int = field(default_factory=lambda: _int("BENCH_BATCH_CLIENTS", 8))
     batch_items: int = field(default_factory=lambda: _int("BENCH_BATCH_ITEMS", 1000))
     batch_http_instances: int = field(default_factory=lambda: _int("BENCH_BATCH_HTTP_INSTANCES", 2))
+    e2e_more_instances: tuple[str, ...] = field(default_factory=lambda: tuple(
+        s.strip() for s in os.environ.get("BENCH_E2E_MORE_INSTANCES", "").split(",") if s.strip()))
     # Which phases run: any of ceiling, kaskade, naive, redirect, batch (comma-separated).
     phases: tuple[str, ...] = field(default_factory=lambda: tuple(
         p.strip() for p in os.environ.get("BENCH_PHASES", "ceiling,kaskade,naive,redirect,batch").split(",")

@@ -110,7 +110,7 @@ def _stop_stack(stack: Stack) -> dict[str, int | None]:
 async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
     """Fills `result` as it goes, so a phase that fails midway still reports what it measured."""
     tenant = f"bench-{secrets.token_hex(4)}"
-    result.update({"tenant": tenant, "processes": len(SERVICES)})
+    result.update({"tenant": tenant, "processes": len(SERVICES) + len(cfg.e2e_more_instances)})
     names = {f"KASKADE_{svc.upper()}_SERVICE_NAME": group for svc, group in GROUPS.items()}
     stack = Stack(log_dir=LOG_DIR, http_port=cfg.http_port, extra_env={**names, **cfg.service_env})
     for group in ALL_GROUPS:
@@ -121,6 +121,9 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
     try:
         # From the main thread: Stack's services die with the thread that started them.
         stack.start(timeout=cfg.startup_timeout_s)
+        more = [stack.add_instance(name) for name in cfg.e2e_more_instances]
+        if more:
+            await asyncio.to_thread(stack.wait_ready, *more, timeout=cfg.startup_timeout_s)
         pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
         result["foreign_services"] = foreign_services(set(pids.values()), SERVICES)
         result["tenant_registration"] = await register_tenant(tenant)
