@@ -96,6 +96,16 @@ async def partition_lags(bootstrap: str, group: str, topics: Sequence[str],
         await admin.close()
 
 
+async def _started(c: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
+    """Start a consumer outside any group; returns the partitions of `topics`."""
+    await asyncio.wait_for(c.start(), ADMIN_TIMEOUT_S)
+    await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
+    parts = [TopicPartition(t, p) for t in topics for p in (c.partitions_for_topic(t) or ())]
+    if not parts:
+        raise RuntimeError(f"no partitions found for {topics}")
+    return parts
+
+
 class Tap:
     """Reads topics from their end as of `start()`, with no consumer group, calling `on_record`
     for every record with the time the batch arrived."""
@@ -109,11 +119,7 @@ class Tap:
 
     async def start(self) -> None:
         c = self._consumer
-        await asyncio.wait_for(c.start(), ADMIN_TIMEOUT_S)
-        await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
-        parts = [TopicPartition(t, p) for t in self.topics for p in (c.partitions_for_topic(t) or ())]
-        if not parts:
-            raise RuntimeError(f"no partitions found for {self.topics}")
+        parts = await _started(c, self.topics)
         c.assign(parts)
         await c.seek_to_end(*parts)
         for tp in parts:  # fix the positions now: nothing produced after start() is missed
@@ -158,13 +164,8 @@ class Landed:
         self.last = 0.0  # when the count was first seen reached
 
     async def start(self) -> None:
-        c = self._consumer
-        await asyncio.wait_for(c.start(), ADMIN_TIMEOUT_S)
-        await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
-        parts = [TopicPartition(t, p) for t in self.topics for p in (c.partitions_for_topic(t) or ())]
-        if not parts:
-            raise RuntimeError(f"no partitions found for {self.topics}")
-        self.start_at = await asyncio.wait_for(c.end_offsets(parts), ADMIN_TIMEOUT_S)
+        parts = await _started(self._consumer, self.topics)
+        self.start_at = await asyncio.wait_for(self._consumer.end_offsets(parts), ADMIN_TIMEOUT_S)
 
     async def wait(self, n: int, timeout: float, what: str, every_s: float = 0.02) -> None:
         """Until at least n records have landed since `start()`."""
