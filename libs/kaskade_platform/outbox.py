@@ -44,10 +44,11 @@ def kafka_header_pairs(envelope: Envelope[Any], body: bytes | None = None) -> li
                                                ("kaskade-schema-version", str(envelope.schema_version).encode())]
     event_id = body[_ID_AT:_ID_AT + 36] if body is not None and body[:_ID_AT] == b'{"event_id":"' else \
         str(envelope.event_id).encode()
-    if _last_correlation[0] != envelope.correlation_id:
-        _last_correlation = (envelope.correlation_id, str(envelope.correlation_id).encode())
+    last = _last_correlation  # read once: another thread may replace it meanwhile
+    if last[0] != envelope.correlation_id:
+        last = _last_correlation = (envelope.correlation_id, str(envelope.correlation_id).encode())
     return [*named, ("kaskade-tenant-id", envelope.tenant_id.encode()), ("kaskade-event-id", event_id),
-            ("kaskade-correlation-id", _last_correlation[1])]
+            ("kaskade-correlation-id", last[1])]
 
 
 def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
