@@ -52,13 +52,15 @@ def profile(secret: bytes, email: str | None, segment: str | None) -> Profile:
     return Profile(email_hash(secret, email) if email else None, segment)
 
 
+# A command's fields go into its fact as they are (`__dict__`: the commands are flat, and dumping
+# them first cost 1.3 µs an item, 2-3% of a bulk request).
 def share_recorded(cmd: RecordShare, code: str, base_url: str, sharer: Profile = NO_PROFILE) -> ShareRecorded:
-    return ShareRecorded(**cmd.model_dump(), referral_code=code, referral_url=referral_url(base_url, code),
+    return ShareRecorded(**cmd.__dict__, referral_code=code, referral_url=referral_url(base_url, code),
                          sharer_email_hash=sharer.email_hash, sharer_segment=sharer.segment)
 
 
 def conversion_recorded(cmd: RecordConversion, customer: Profile = NO_PROFILE) -> ConversionRecorded:
-    return ConversionRecorded(**cmd.model_dump(), customer_email_hash=customer.email_hash,
+    return ConversionRecorded(**cmd.__dict__, customer_email_hash=customer.email_hash,
                               customer_segment=customer.segment)
 
 
