@@ -61,7 +61,8 @@ class ServiceRuntime:
             max_attempts=s.max_attempts, backoff_initial_s=s.retry_backoff_initial_s,
             backoff_max_s=s.retry_backoff_max_s, topic_order=[t.name for t in topics], claim_scope=group_id or "")
         subscribe(self.broker, consumer, topics, max_records=s.consume_max_records,
-                  batch_timeout_ms=s.consume_batch_timeout_ms, members=s.consume_members)
+                  batch_timeout_ms=s.consume_batch_timeout_ms, fetch_min_bytes=s.consume_fetch_min_bytes,
+                  members=s.consume_members)
         self.consumers.append(consumer)
         return consumer
 

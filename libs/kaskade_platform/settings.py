@@ -22,6 +22,11 @@ class ServiceSettings(BaseSettings):
     # Consumer: one batch is one database transaction.
     consume_max_records: int = 500
     consume_batch_timeout_ms: int = 20
+    consume_fetch_min_bytes: int = Field(
+        default=16_384, ge=1, description="The broker holds a fetch until this much is there (or 50 ms pass). With "
+                                          "1, a consumer under moderate load fetches a few events at a time and pays "
+                                          "a transaction per handful: at 500 purchases/s end to end that took 1.9 "
+                                          "cores and a p50 of 260-280 ms, against 1.7-1.8 cores and 140-150 ms.")
     consume_members: int = Field(
         default=1, ge=1, description="Kafka consumers per subscription in this process, each with partitions of its "
                                      "own: while one batch waits for Postgres another is decoded. The guarantees are "
