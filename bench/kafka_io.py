@@ -206,6 +206,51 @@ class Landed:
         await self._consumer.stop()
 
 
+class Progress(Landed):
+    """When records began and stopped landing on each topic, from the partitions' end offsets polled
+    every `every_s`: what a Tap on every hop of a pipeline shows, without fetching a record. The
+    end-to-end throughput run reads only its last hop, as the ceiling's run does; tapping all four
+    had taken a tenth of the machine (the bench and Kafka's fetches) from the services measured."""
+
+    def __init__(self, bootstrap: str, topics: Sequence[str], every_s: float = 0.02) -> None:
+        super().__init__(bootstrap, topics)
+        self.every_s = every_s
+        self.landed: Counter[str] = Counter()
+        self.began: dict[str, float] = {}  # topic -> when its count first grew
+        self.ended: dict[str, float] = {}  # topic -> when its count last grew
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        parts = list(self.start_at)
+        while True:
+            ends = await asyncio.wait_for(self._consumer.end_offsets(parts), ADMIN_TIMEOUT_S)
+            now = time.monotonic()
+            landed: Counter[str] = Counter()
+            for tp, at in self.start_at.items():
+                landed[tp.topic] += ends[tp] - at
+            for topic, n in landed.items():
+                if n > self.landed[topic]:
+                    self.began.setdefault(topic, now)
+                    self.ended[topic] = now
+            self.landed = landed
+            await asyncio.sleep(self.every_s)
+
+    def hops(self, t0: float) -> dict[str, dict[str, float]]:
+        """Per topic, in the order given: how many records landed, and when the first and the last did (s after t0)."""
+        return {t: {"events": self.landed[t], "first_s": round(self.began[t] - t0, 3),
+                    "last_s": round(self.ended[t] - t0, 3)} for t in self.topics if t in self.began}
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await super().stop()
+
+
 class TenantEvents:
     """A Tap's `on_record`: counts one tenant's events of the given types (read from the headers),
     and remembers when the last of them arrived."""

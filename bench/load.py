@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from bench.config import BENCH_GROUPS, LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
-from bench.kafka_io import Tap, group_lag, send_all
+from bench.kafka_io import Progress, Tap, group_lag, send_all
 from bench.messages import Outgoing, record_purchase
 from kaskade_contracts import topics
 
@@ -37,8 +37,8 @@ def _purchases(tenant: str, codes: list[str], n: int) -> list[tuple[str, Outgoin
 class Rewards:
     """Counts this tenant's RewardGranted (and RewardDeclined, which should never happen here).
 
-    Tapping the upstream topics too shows each hop's progress: when the last of a tenant's
-    events reached each topic tells which service held the pipeline back.
+    The latency run taps the upstream topics too: the first arrival of a purchase's correlation id
+    on each topic gives the latency each hop added.
     """
 
     def __init__(self, tenant: str) -> None:
@@ -92,8 +92,10 @@ async def run_throughput(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str, 
     n = cfg.purchases
     batch = [rec for _, rec in _purchases(tenant, codes, n)]  # built before the clock starts
     rewards = Rewards(tenant)
-    tap = Tap(cfg.bootstrap, PIPELINE, rewards.on_record)
+    # Only the last hop is read, as in the ceiling's run; the hops before it are watched by offsets.
+    tap, hops = Tap(cfg.bootstrap, PIPELINE[-1:], rewards.on_record), Progress(cfg.bootstrap, PIPELINE[:-1])
     await tap.start()
+    await hops.start()
     meter = CpuMeter(pids).start()
     try:
         t0 = time.monotonic()
@@ -104,16 +106,17 @@ async def run_throughput(cfg: BenchConfig, prod: AIOKafkaProducer, tenant: str, 
         finally:
             cpu = meter.stop()
     finally:
+        await hops.stop()
         await tap.stop()
     seconds = rewards.last - t0
     notified_s = await _notifications_caught_up(cfg, t0)
+    last = rewards.per_topic[topics.REWARDS.name]
     return {"purchases": n, "seconds": round(seconds, 3), "per_s": round(n / seconds, 1),
             "send_s": round(sent_s, 3), "duplicates": rewards.duplicates, "notifications_stored_s": notified_s,
             "cpu_cores": cpu,
-            # Per topic: how many of this run's events, and when the first and the last arrived.
-            "hops": {topic: {"events": int(c), "first_s": round(first - t0, 3), "last_s": round(last - t0, 3)}
-                     for topic in PIPELINE if topic in rewards.per_topic
-                     for c, first, last in [rewards.per_topic[topic]]}}
+            # Per topic: how many events landed, and when the first and the last did.
+            "hops": {**hops.hops(t0), topics.REWARDS.name: {
+                "events": int(last[0]), "first_s": round(last[1] - t0, 3), "last_s": round(last[2] - t0, 3)}}}
 
 
 async def _notifications_caught_up(cfg: BenchConfig, t0: float, timeout: float = 30.0) -> float | None:
