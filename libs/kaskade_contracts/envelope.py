@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationError
+from pydantic_core import CoreSchema
 
 from kaskade_contracts.ids import uuid7
 
@@ -20,17 +21,45 @@ TenantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", descripti
                                 examples=["acme-shop"])]
 
 
+# The NUL check runs in pydantic's core, after each string's own checks: a Python validator on every
+# field took a quarter of the time to decode an event (1.3 of 4.7 us for a conversion).
+_NUL_ERROR = "nul_character"
+
+
+def _nul_checked(node: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "chain", "steps": [node, {
+        "type": "custom-error", "schema": {"type": "str", "pattern": r"^[^\x00]*$"},
+        "custom_error_type": _NUL_ERROR, "custom_error_message": "must not contain NUL characters"}]}
+
+
+def _refuse_nul(node: Any, seen: set[int]) -> None:
+    """Chain the NUL check after every string schema in `node` (a core schema), in place."""
+    if isinstance(node, list):
+        items: Any = enumerate(node)
+    elif isinstance(node, dict):
+        if id(node) in seen or (node.get("type") == "chain" and node["steps"][-1].get("custom_error_type") == _NUL_ERROR):
+            return
+        seen.add(id(node))
+        items = [(k, v) for k, v in node.items() if k not in ("cls", "ref", "metadata", "serialization")]
+    else:
+        return
+    for key, child in items:
+        if isinstance(child, dict) and child.get("type") == "str":
+            node[key] = _nul_checked(child)
+        else:
+            _refuse_nul(child, seen)
+
+
 class Contract(BaseModel):
     """Base of every model that crosses a boundary. Postgres text cannot hold NUL, so no string
     field may carry one: refusing it here turns it into a validation error naming the field."""
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = handler(source)
+        _refuse_nul(schema, set())
+        return schema
 
 
 class Payload(Contract):

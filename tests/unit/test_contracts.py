@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from kaskade_contracts import envelope as envelope_module
 from kaskade_contracts import events, schemas, topics
-from kaskade_contracts.envelope import (EnvelopeError, Payload, decode_envelope, encode_envelope, new_envelope,
+from kaskade_contracts.envelope import (Contract, EnvelopeError, Payload, decode_envelope, encode_envelope, new_envelope,
                                         registered)
 from kaskade_contracts.ids import uuid7, uuid7_time_ms
 
@@ -223,6 +224,59 @@ def test_schema_invalid_event_is_refused_naming_the_field(data: dict[str, Any], 
         decode_envelope(orjson.dumps(data))
     assert caught.value.reason == "schema_invalid"
     assert field in caught.value.detail  # the dead-letter header tells an operator what is wrong
+
+
+def _nul_in(event_type: str, path: tuple[Any, ...]) -> dict[str, Any]:
+    """A valid envelope of `event_type` whose string at `path` in the payload carries a NUL."""
+    data = wire(SAMPLES[event_type])
+    *parents, last = path
+    node = data["payload"]
+    for key in parents:
+        node = node[key]
+    node[last] += "\x00"
+    return data
+
+
+@pytest.mark.parametrize(("event_type", "path"), [
+    ("LinkClicked", ("user_agent",)),
+    ("CampaignDefined", ("terms", "name")),
+], ids=["field", "nested-model"])
+def test_nul_in_any_string_is_refused_naming_the_field(event_type: str, path: tuple[Any, ...]) -> None:
+    """Postgres text cannot hold NUL: a consumer must refuse it before any of it is stored."""
+    with pytest.raises(EnvelopeError) as caught:
+        decode_envelope(orjson.dumps(_nul_in(event_type, path)))
+    assert caught.value.reason == "schema_invalid"
+    field = ".".join(str(p) for p in ("payload", *path))
+    assert f"{field}: must not contain NUL characters" in caught.value.detail
+
+
+def test_nul_is_refused_when_an_event_is_built_too() -> None:
+    with pytest.raises(ValueError, match="must not contain NUL characters"):
+        events.ConversionRecorded(conversion_id=CONVERSION, customer_id="cust-2", order_id="o\x001",
+                                  kind=events.ConversionKind.purchase)
+    # A string's own checks still speak first: a wrong type is a wrong type, not a NUL.
+    with pytest.raises(ValueError, match="valid string"):
+        events.ConversionRecorded(conversion_id=CONVERSION, customer_id=42, order_id="o-1",
+                                  kind=events.ConversionKind.purchase)
+
+
+class _Notes(Contract):
+    """A contract with strings inside containers, as a future event may have."""
+    tags: list[str] = []
+    labels: dict[str, str] = {}
+    note: str | None = None
+
+
+@pytest.mark.parametrize(("fields", "where"), [
+    ({"tags": ["ok", "n\x00"]}, "tags.1"), ({"labels": {"k": "v\x00"}}, "labels.k"),
+    ({"labels": {"k\x00": "v"}}, "labels.k\x00.[key]"), ({"note": "\x00"}, "note"),
+], ids=["list-item", "dict-value", "dict-key", "optional"])
+def test_nul_is_refused_inside_containers(fields: dict[str, Any], where: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _Notes(**fields)
+    (error,) = caught.value.errors()
+    assert (".".join(str(p) for p in error["loc"]), error["msg"]) == (where, "must not contain NUL characters")
+    assert _Notes(tags=["ok"], labels={"k": "v"}, note="fine").tags == ["ok"]
 
 
 def test_payload_of_another_type_is_refused() -> None:
