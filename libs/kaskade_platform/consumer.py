@@ -12,6 +12,11 @@ What can go wrong, and what happens:
 - a handler fails: the batch is bisected to isolate the event at fault; that event is retried
   with backoff up to `max_attempts`, then dead-lettered with the error and the attempt count.
 The partition then moves on.
+
+An event of a type this consumer has no handler for is skipped without being decoded when its
+headers name a contract that lives on its topic, as every Kaskade service's events do (most verdicts
+reward reads are about purchases nobody referred). A header naming anything else is not trusted:
+those bytes are decoded and, if bad, dead-lettered.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from kaskade_contracts.envelope import Envelope, EnvelopeError, Payload, decode_envelope
+from kaskade_contracts.envelope import Envelope, EnvelopeError, Payload, decode_envelope, registered
 from kaskade_platform import logging as klog
 from kaskade_platform.db import TRANSIENT_ERRORS, is_unavailable
 from kaskade_platform.dedupe import first_of_each_new
@@ -92,14 +97,22 @@ class BatchConsumer:
         self._topic_rank = {t: i for i, t in enumerate(topic_order)}
         self.stopping = False
         self.stats = {"applied": 0, "duplicates": 0, "ignored": 0, "dead_lettered": 0}
+        # (topic, event type, schema version) as the outbox writes them in the first two headers.
+        self._unhandled = frozenset((m.topic, m.event_type.encode(), str(m.schema_version).encode())
+                                    for m in registered().values() if m not in handlers)
+
+    def _named_unhandled(self, record: ConsumerRecord) -> bool:
+        h = record.headers
+        return (len(h) >= 2 and h[0][0] == "kaskade-event-type" and h[1][0] == "kaskade-schema-version"
+                and (record.topic, h[0][1], h[1][1]) in self._unhandled)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a batch exactly once; raise only when the batch must not be committed."""
         deliveries: list[Delivery] = []
         dead: list[DeadLetter] = []
         for record in records:
-            if record.value is None and record.key is not None:
-                self.stats["ignored"] += 1  # a tombstone on a compacted topic: nothing to apply
+            if (record.value is None and record.key is not None) or self._named_unhandled(record):
+                self.stats["ignored"] += 1  # a tombstone on a compacted topic, or an event not for us
                 continue
             try:
                 envelope = decode_envelope(record.value)

@@ -14,11 +14,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from kaskade_contracts.envelope import Envelope, encode_envelope, new_envelope
-from kaskade_contracts.events import Channel, RecordShare
+from kaskade_contracts import topics
+from kaskade_contracts.events import Channel, ConversionUnattributed, RecordShare
 from kaskade_contracts.topics import Topic
 from kaskade_devtools.testing import TopicWatcher, produce
 from kaskade_platform.claims import purge_claims
@@ -26,7 +27,7 @@ from kaskade_platform.consumer import BatchConsumer
 from kaskade_platform.db import create_pool
 from kaskade_platform.kafka import ensure_topics, subscribe
 from kaskade_platform.migrations import MigrationError, migrate
-from kaskade_platform.outbox import INSERT_BUNDLE, Outbox, kafka_headers
+from kaskade_platform.outbox import INSERT_BUNDLE, Outbox, kafka_header_pairs, kafka_headers
 from kaskade_platform.relay import UNDECODABLE, OutboxRelay
 from kaskade_platform.runtime import ServiceRuntime
 from kaskade_platform.settings import ServiceSettings
@@ -135,6 +136,34 @@ async def test_poison_messages_are_dead_lettered_and_neighbours_flow_on(infra: A
         assert consumer.stats["dead_lettered"] == 4
     finally:
         await broker.stop()
+
+
+async def test_an_event_whose_headers_name_a_contract_nobody_here_handles_is_skipped_undecoded(
+        infra: Any, pool: Any) -> None:
+    """Most verdicts reward reads are about purchases nobody referred: it skips them by their
+    headers. A header naming a contract that does not live on the record's topic is not trusted."""
+    applied: list[str] = []
+
+    async def handler(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
+        applied.extend(e.payload.sharer_id for e in events)
+        return []
+
+    def rec(topic: str, headers_of: Envelope[Any], value: bytes) -> ConsumerRecord:
+        return ConsumerRecord(topic, 0, 0, 0, 0, None, value, None, 0, len(value), kafka_header_pairs(headers_of))
+
+    organic = new_envelope(ConversionUnattributed(conversion_id=uuid.uuid4(), campaign_id="spring",
+                                                  customer_id="ben", reason="no_referral_link"), tenant_id="t-skip")
+    share = _share("t-skip", "anna")
+    consumer = BatchConsumer(name="test", group_id="test-skip", broker=None, outbox=Outbox(),  # type: ignore[arg-type]
+                             pool=lambda: pool, handlers={RecordShare: handler})
+    await consumer.process([
+        # Garbage under an honest header of its topic: never decoded, so never dead-lettered (there is no broker).
+        rec(topics.ATTRIBUTIONS.name, organic, b"not even json"),
+        # A command whose header claims a verdict: the intake topic carries no verdicts, so it is decoded.
+        rec(topics.INTAKE.name, organic, encode_envelope(share)),
+    ])
+    assert applied == ["anna"]
+    assert consumer.stats == {"applied": 1, "duplicates": 0, "ignored": 1, "dead_lettered": 0}
 
 
 async def test_a_redelivered_event_has_no_second_effect(infra: Any, pool: Any) -> None:
