@@ -37,6 +37,14 @@ class Attempt:
     disable: str | None
 
 
+async def subscriptions(conn: asyncpg.Connection, tenants: set[str]) -> set[tuple[str, str]]:
+    """(tenant, webhook event type) for each type an active endpoint of these tenants subscribed to."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT e.tenant_id, t.type FROM webhook_endpoints e CROSS JOIN unnest(e.event_types) AS t(type)
+           WHERE e.tenant_id = ANY($1::text[]) AND e.status = 'active'""", list(tenants))
+    return {(r["tenant_id"], r["type"]) for r in rows}
+
+
 async def add_deliveries(conn: asyncpg.Connection, items: Sequence[NewDelivery]) -> None:
     """One delivery per event and active endpoint of its tenant that subscribed to its type; a
     replayed event finds its deliveries already there."""
