@@ -37,7 +37,8 @@ def _refuse_nul(node: Any, seen: set[int]) -> None:
     if isinstance(node, list):
         items: Any = enumerate(node)
     elif isinstance(node, dict):
-        if id(node) in seen or (node.get("type") == "chain" and node["steps"][-1].get("custom_error_type") == _NUL_ERROR):
+        checked = node.get("type") == "chain" and node["steps"][-1].get("custom_error_type") == _NUL_ERROR
+        if checked or id(node) in seen:
             return
         seen.add(id(node))
         items = [(k, v) for k, v in node.items() if k not in ("cls", "ref", "metadata", "serialization")]

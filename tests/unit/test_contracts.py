@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from kaskade_contracts import envelope as envelope_module
 from kaskade_contracts import events, schemas, topics
-from kaskade_contracts.envelope import (Contract, EnvelopeError, Payload, decode_envelope, encode_envelope, new_envelope,
-                                        registered)
+from kaskade_contracts.envelope import (Contract, EnvelopeError, Payload, decode_envelope, encode_envelope,
+                                        new_envelope, registered)
 from kaskade_contracts.ids import uuid7, uuid7_time_ms
 
 TENANT = "acme-shop"
