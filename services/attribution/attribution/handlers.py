@@ -126,6 +126,9 @@ class Attribution:
             e = decode_envelope(raw)
             held_at[e.event_id] = at
             convs.append(e)
+        # In the order they happened, as _settle decides: conversions held in one batch share a
+        # held_at, and a customer's later purchase must not be decided before the one it queued behind.
+        convs.sort(key=lambda e: e.occurred_at)
         decided, still_held, queued = await decide_batch(conn, convs)
         # Only a conversion waiting for its own link expires; one queued behind it goes after it.
         expired = {h.envelope.event_id for h in still_held
