@@ -126,10 +126,15 @@ def _probe(e: Envelope[ConversionRecorded], r: Route, k: Lookups, bound: bool) -
 
 async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[ConversionRecorded]]
                        ) -> tuple[list[Decided], list[Held], set[Key]]:
-    """Decide what can be decided, in the order given; return the rest to hold, and the customers
-    who still have conversions held from before (queued behind one another)."""
+    """Decide what can be decided, in the order the conversions happened; return the rest to hold,
+    and the customers who still have conversions held from before (queued behind one another)."""
     if not convs:
         return [], [], set()
+    # A batch mixes partitions, and held conversions taken together share a held_at: deciding in the
+    # order things happened lets a referrer's own conversion bind them before their referee's is
+    # placed in the cascade, and keeps a customer's later purchase behind the one it queued behind.
+    # (Across batches the order can be inverted; re-parenting then fixes the cascade.)
+    convs = sorted(convs, key=lambda e: e.occurred_at)
     k = await look_up(conn, convs)
     routes = {e.event_id: k.route(e) for e in convs}
     answers = await repo_signals.probe(conn, [

@@ -72,10 +72,6 @@ class Attribution:
                 if at is not None:
                     since[e.event_id] = at
                 batch.append(e)
-            # A batch mixes partitions; deciding in the order things happened lets a referrer's own
-            # conversion bind them before their referee's conversion is placed in the cascade.
-            # (Across batches the order can be inverted; re-parenting then fixes the cascade.)
-            batch.sort(key=lambda e: e.occurred_at)
             decided, held, queued = await decide_batch(conn, batch)
             await repo.hold(conn, [(h.envelope, since.get(h.envelope.event_id, now), h.waiting_for_code)
                                    for h in held])
@@ -126,9 +122,6 @@ class Attribution:
             e = decode_envelope(raw)
             held_at[e.event_id] = at
             convs.append(e)
-        # In the order they happened, as _settle decides: conversions held in one batch share a
-        # held_at, and a customer's later purchase must not be decided before the one it queued behind.
-        convs.sort(key=lambda e: e.occurred_at)
         decided, still_held, queued = await decide_batch(conn, convs)
         # Only a conversion waiting for its own link expires; one queued behind it goes after it.
         expired = {h.envelope.event_id for h in still_held
