@@ -236,7 +236,17 @@ class Progress(Landed):
                 if n > self.landed[topic]:
                     self.began.setdefault(topic, now)
                     self.ended[topic] = now
-            self.landed = landed
+            self.landed, self.end_at = landed, ends
+            await asyncio.sleep(self.every_s)
+
+    async def wait_for(self, topic: str, n: int, timeout: float, what: str) -> None:
+        """Until at least n records have landed on `topic` since `start()`."""
+        deadline = time.monotonic() + timeout
+        while self.landed[topic] < n:
+            if self._task is not None and self._task.done():
+                raise RuntimeError(f"watch on {self.topics} died while waiting for {what}") from self._task.exception()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
             await asyncio.sleep(self.every_s)
 
     def hops(self, t0: float) -> dict[str, dict[str, float]]:
@@ -244,11 +254,56 @@ class Progress(Landed):
         return {t: {"events": self.landed[t], "first_s": round(self.began[t] - t0, 3),
                     "last_s": round(self.ended[t] - t0, 3)} for t in self.topics if t in self.began}
 
+    async def halt(self) -> None:
+        """Stop polling; what landed by then can still be read back."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def stop(self) -> None:
+        await self.halt()
+        await super().stop()
+
+
+class Committed:
+    """How far a consumer group has committed on `topics` since `start()`, sampled every `every_s`:
+    the rate a group works off a backlog at, free of its start-up (which overlaps the first
+    batches) and of the tail (partitions spread unevenly over the members finish apart)."""
+
+    def __init__(self, bootstrap: str, group: str, topics: Sequence[str], every_s: float = 0.1) -> None:
+        self.group, self.topics, self.every_s = group, set(topics), every_s
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._base: dict[TopicPartition, int] = {}
+        self.samples: list[tuple[float, int]] = []  # (when, committed since start)
+        self._task: asyncio.Task[None] | None = None
+
+    async def _offsets(self) -> dict[TopicPartition, int]:
+        got = await asyncio.wait_for(self._admin.list_consumer_group_offsets(self.group), ADMIN_TIMEOUT_S)
+        return {tp: o.offset for tp, o in got.items() if tp.topic in self.topics and o.offset >= 0}
+
+    async def start(self) -> None:
+        await asyncio.wait_for(self._admin.start(), ADMIN_TIMEOUT_S)
+        self._base = await self._offsets()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            now = await self._offsets()
+            self.samples.append((time.monotonic(), sum(o - self._base.get(tp, 0) for tp, o in now.items())))
+            await asyncio.sleep(self.every_s)
+
+    def rate(self, n: int, low: float = 0.2, high: float = 0.8) -> tuple[float, float]:
+        """(records/s, seconds) between the samples where low*n and high*n had been committed."""
+        a = next(s for s in self.samples if s[1] >= low * n)
+        b = next(s for s in self.samples if s[1] >= high * n)
+        return (b[1] - a[1]) / (b[0] - a[0]), b[0] - a[0]
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await super().stop()
+        await self._admin.close()
 
 
 class TenantEvents:

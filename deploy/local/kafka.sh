@@ -90,6 +90,7 @@ auto.create.topics.enable=false
 log.retention.bytes=536870912
 log.segment.bytes=134217728
 log.retention.check.interval.ms=60000
+metadata.max.idle.interval.ms=5000
 EOF
 }
 
