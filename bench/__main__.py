@@ -41,7 +41,8 @@ def _warnings(results: dict[str, Any]) -> list[str]:
         out.append(f"other Kaskade service processes were running ({', '.join(k['foreign_services'])}); "
                    "they share the consumer groups, so Kaskade's figures may be off")
     for when, members in (k.get("group_members") or {}).items():
-        crowded = {g: n for g, n in (members or {}).items() if n > 1}
+        expected = k.get("group_members_expected") or {}
+        crowded = {g: n for g, n in (members or {}).items() if n > expected.get(g, 1)}
         if crowded:
             out.append(f"consumer groups had other members {when} the timed parts ({crowded}): someone else's "
                        "services or tests shared and rebalanced the work; Kaskade's figures are unreliable")

@@ -43,6 +43,13 @@ ALL_GROUPS = (*GROUPS.values(), f"{GROUPS['attribution']}-analytics")
 E2E_SERVICE_ENV = {"KASKADE_ATTRIBUTION_CONSUME_MEMBERS": "2"}
 
 
+def expected_members(service_env: dict[str, str], more_instances: tuple[str, ...]) -> dict[str, int]:
+    """Members each main group has with only this run's processes in it: per instance, the
+    service's KASKADE_<SERVICE>_CONSUME_MEMBERS (1 unless set)."""
+    return {GROUPS[name]: int(service_env.get(f"KASKADE_{name.upper()}_CONSUME_MEMBERS", "1"))
+                          * (1 + more_instances.count(name)) for name in SERVICES}
+
+
 def tenant_records(tenant_id: str, event_type: str) -> Callable[[ConsumerRecord], bool]:
     """Match by header, without decoding the body (the services set both headers on every event)."""
     tenant, kind = tenant_id.encode(), event_type.encode()
@@ -151,6 +158,7 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
         # Anyone else in the services' consumer groups shared (and rebalanced) the work: say so.
         members["after"] = await group_members(cfg.bootstrap, list(GROUP_INPUTS))
         result["group_members"] = members
+        result["group_members_expected"] = expected_members(service_env, cfg.e2e_more_instances)
         result["foreign_services"] = sorted(set(result["foreign_services"]) |
                                             set(foreign_services(set(pids.values()), SERVICES)))
     finally:

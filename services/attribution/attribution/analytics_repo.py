@@ -90,7 +90,17 @@ async def upsert_customers(conn: asyncpg.Connection, facts: dict[CustomerKey, Cu
                                 AND (c.segment_at IS NULL OR excluded.segment_at < c.segment_at)
                                THEN excluded.segment_at ELSE c.segment_at END,
              first_converted_at = least(c.first_converted_at, excluded.first_converted_at),
-             first_shared_at = least(c.first_shared_at, excluded.first_shared_at)""",
+             first_shared_at = least(c.first_shared_at, excluded.first_shared_at)
+           -- Most facts change nothing (every verdict restates the referrer's generation; a repeat
+           -- purchase is not a first conversion): such rows are left as they are, not rewritten.
+           WHERE least(c.generation, excluded.generation) IS DISTINCT FROM c.generation
+              OR (c.referrer_id IS NULL AND excluded.referrer_id IS NOT NULL)
+              OR (c.bound_by IS NULL AND excluded.bound_by IS NOT NULL)
+              OR (excluded.signed_up AND NOT c.signed_up)
+              OR excluded.purchases <> 0 OR excluded.refunded_purchases <> 0
+              OR (excluded.segment IS NOT NULL AND (c.segment_at IS NULL OR excluded.segment_at < c.segment_at))
+              OR least(c.first_converted_at, excluded.first_converted_at) IS DISTINCT FROM c.first_converted_at
+              OR least(c.first_shared_at, excluded.first_shared_at) IS DISTINCT FROM c.first_shared_at""",
         [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [r.generation for r in rows],
         [r.referrer_id for r in rows], [r.bound_by for r in rows], [r.bound_path for r in rows],
         [r.signed_up for r in rows], [r.purchased for r in rows], [r.segment for r in rows],
