@@ -1,9 +1,7 @@
 """Attribution on its own: the real service as a process, a history already stored, and
 conversions fed straight onto kaskade.conversions.v1. Each history is measured twice: fed live,
-as fast as the bench's producer can, which takes a share of the 2 cores (0.15-0.2, and Kafka's
-work taking the records in); and from a backlog, the conversions waiting on the topic before the
-instances start, so attribution and its Kafka and Postgres have the machine. The backlog figure
-is the one held against the target.
+as fast as the bench's producer can, which takes a share of the 2 cores; and working off a
+backlog with the machine to itself (bench.backlog), the figure held against the target.
 
 Run twice, with the history at 1x and at BENCH_ATTRIBUTION_SCALE x (each its own tenant): the
 cost per conversion must not grow with history. Knobs: BENCH_ATTRIBUTION_CUSTOMERS (100,000),
@@ -37,7 +35,8 @@ import asyncpg
 from bench.attribution_history import History, click_uuid
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
-from bench.kafka_io import Committed, Progress, Tap, TenantEvents, producer, send_all, start_group_at_end
+from bench.backlog import work_off
+from bench.kafka_io import Tap, TenantEvents, producer, send_all, start_group_at_end
 from bench.messages import outgoing
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
@@ -97,51 +96,6 @@ async def measure(cfg: BenchConfig, h: History, n: int, pids: dict[str, int]) ->
         await tap.stop()
 
 
-async def drain(cfg: BenchConfig, h: History, n: int, stack: Stack) -> dict[str, Any]:
-    """Attribution on the machine by itself: n conversions wait on the topic while the instances
-    are stopped, then the instances start and work the backlog off. The rate is the group's, from
-    its committed offsets while it went from 20% to 80% of the backlog (`Committed`); every
-    verdict is then awaited and read back. (Timing from the first verdict to the last overstated
-    the rate up to 2x: the instances decide while their relays connect, and the first verdicts
-    land in one burst.)"""
-    await asyncio.to_thread(stack.stop)
-    topic = topics.ATTRIBUTIONS.name
-    watch, decided = Progress(cfg.bootstrap, [topic]), Committed(cfg.bootstrap, GROUP, [topics.CONVERSIONS.name])
-    prod = producer(cfg.bootstrap)
-    await watch.start()
-    await decided.start()
-    await prod.start()
-    try:
-        await send_all(prod, conversions(h, n, random.Random(8)))
-        await prod.stop()
-        for key in stack.processes:  # from the event loop's thread: a child dies with the thread that started it
-            stack.respawn(key)
-        deadline = time.monotonic() + cfg.startup_timeout_s + cfg.phase_timeout_s
-        cpu = None
-        while not decided.samples or decided.samples[-1][1] < 0.8 * n:
-            if cpu is None and decided.samples and decided.samples[-1][1] >= 0.2 * n:
-                cpu = CpuMeter({name: p.proc.pid for name, p in stack.processes.items() if p.proc}).start()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"attribution decided {decided.samples[-1:]} of {n} backlogged conversions")
-            await asyncio.sleep(0.05)
-        cores = cpu.stop() if cpu else {}
-        await watch.wait_for(topic, n, cfg.phase_timeout_s, f"{n} verdicts from the backlog")
-        await watch.halt()
-        seen = TenantEvents(h.tenant, VERDICTS)
-        await watch.read_back(seen.on_record, cfg.phase_timeout_s)
-        if seen.total != n:
-            raise RuntimeError(f"{n} verdicts for {h.tenant} expected on {topic}, read back {dict(seen.by_type)}")
-        per_s, seconds = decided.rate(n)
-        await asyncio.to_thread(stack.wait_ready, *stack.processes, timeout=cfg.startup_timeout_s)
-        return {"conversions": n, "per_s": round(per_s), "steady_s": round(seconds, 2),
-                "all_s": round(watch.ended[topic] - decided.samples[0][0], 2), "verdicts": dict(seen.by_type),
-                "cpu_cores": cores}
-    finally:
-        await prod.stop()
-        await decided.stop()
-        await watch.stop()
-
-
 async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
     customers, clicks = _int("BENCH_ATTRIBUTION_CUSTOMERS", 100_000), _int("BENCH_ATTRIBUTION_CLICKS", 1_000_000)
     scale, n = _int("BENCH_ATTRIBUTION_SCALE", 10), _int("BENCH_ATTRIBUTION_CONVERSIONS", 50_000)
@@ -173,7 +127,8 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
             run["timed"] = await measure(cfg, h, n, pids)
             print(f"         {label} fed live: {run['timed']['per_s']} conversions/s ({run['timed']['verdicts']}), "
                   f"cpu {run['timed']['cpu_cores']}", flush=True)
-            run["backlog"] = await drain(cfg, h, 2 * n, stack)
+            run["backlog"] = await work_off(cfg, stack, GROUP, conversions(h, 2 * n, random.Random(8)),
+                                            topics.ATTRIBUTIONS.name, TenantEvents(h.tenant, VERDICTS))
             pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
             print(f"         {label} from a backlog: {run['backlog']['per_s']} conversions/s, "
                   f"cpu {run['backlog']['cpu_cores']}", flush=True)
