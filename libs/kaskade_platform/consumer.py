@@ -97,6 +97,9 @@ class BatchConsumer:
         self._topic_rank = {t: i for i, t in enumerate(topic_order)}
         self.stopping = False
         self.stats = {"applied": 0, "duplicates": 0, "ignored": 0, "dead_lettered": 0}
+        # Called once a batch that applied new events has committed: work in this process that
+        # reads what the handlers wrote (notification's delivery loops) starts now, not at its next poll.
+        self.on_applied: list[Callable[[], None]] = []
         # (topic, event type, schema version) as the outbox writes them in the first two headers.
         self._unhandled = frozenset((m.topic, m.event_type.encode(), str(m.schema_version).encode())
                                     for m in registered().values() if m not in handlers)
@@ -186,6 +189,9 @@ class BatchConsumer:
             await self.outbox.enqueue(conn, emitted)
         if emitted:
             self.outbox.notify_committed()
+        if fresh:
+            for listener in self.on_applied:
+                listener()
         self.stats["applied"] += len(fresh)
         self.stats["duplicates"] += len(batch) - len(fresh)
 

@@ -43,7 +43,10 @@ def _delivery(row: asyncpg.Record) -> dict:
     return {**dict(row), "webhook_id": domain.webhook_id(row["delivery_id"])}
 
 
-def build_webhook_router(auth: TenantAuth, pool: Pool, settings: Settings) -> APIRouter:
+def build_webhook_router(auth: TenantAuth, pool: Pool, settings: Settings,
+                         wake: Callable[[], None] = lambda: None) -> APIRouter:
+    """`wake` tells this process's delivery loop that deliveries became due (a redelivery, an
+    endpoint enabled again), so they start now rather than at its next poll."""
     router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=ERRORS)
     box = SecretBox.from_setting(settings.webhook_secret_keys.get_secret_value())
     Tenant = Annotated[str, Depends(auth.tenant)]
@@ -82,6 +85,8 @@ def build_webhook_router(auth: TenantAuth, pool: Pool, settings: Settings) -> AP
                                                      enabled=body.enabled)
         if row is None:
             raise HTTPException(404, NOT_FOUND)
+        if body.enabled:
+            wake()  # its held deliveries are due again
         return EndpointView(**dict(row))
 
     @router.delete("/endpoints/{endpoint_id}", status_code=204, response_class=Response,
@@ -130,6 +135,7 @@ def build_webhook_router(auth: TenantAuth, pool: Pool, settings: Settings) -> AP
                     raise HTTPException(404, NOT_FOUND)
                 raise HTTPException(409, {"error": "delivery_pending", "detail": "it is being attempted already"})
             row = await webhook_repo.delivery(conn, tenant, delivery_id)
+        wake()
         return DeliveryView(**_delivery(row))
 
     @router.get("/notices", response_model=list[NoticeView],

@@ -55,17 +55,19 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, NotificationRuntim
     runtime.every(settings.purge_interval_s, retention.purge(settings))
     runtime.every(settings.webhook_reseal_interval_s, runtime.webhooks.reseal)
     on_rewards = reward_handler(timedelta(seconds=settings.email_contact_wait_s))
-    runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
+    consumer = runtime.consume([topics.TENANTS, topics.CAMPAIGNS, topics.CUSTOMERS, topics.ERASURES, topics.REWARDS], {
         **tenantauth.HANDLERS, CampaignDefined: on_campaigns, CustomerProfileUpdated: on_profiles,
         CustomerErased: on_erasures, **{t: on_rewards for t in (RewardGranted, RewardConfirmed, RewardRevoked,
                                                                 RewardDeclined, CampaignBudgetWarning,
                                                                 CampaignBudgetExhausted)}})
+    # The jobs and deliveries a batch writes start once it commits; the loops' polls pick up the rest.
+    consumer.on_applied += [runtime.email.wake, runtime.webhooks.wake]
     app = service_app(runtime, title="Kaskade notification",
                       description="Customer emails (with one-click unsubscribe), signed webhooks to tenants and "
                                   "the in-app feed. Tenant endpoints take `Authorization: Bearer <api key>`.")
     pool = lambda: runtime.pool  # noqa: E731 - the pool exists once the lifespan has started
     auth = tenantauth.TenantAuth.from_settings(settings, pool)
-    app.include_router(build_webhook_router(auth, pool, settings))
+    app.include_router(build_webhook_router(auth, pool, settings, runtime.webhooks.wake))
     app.include_router(build_feed_router(auth, pool))
     app.include_router(build_unsubscribe_router(settings, pool))
     return app, runtime

@@ -32,7 +32,8 @@ class Settings(ServiceSettings):
     webhook_reseal_interval_s: float = 60.0
     email_batch: int = 200
     email_senders: int = Field(default=4, description="Sending loops; each claims 4 mails per SMTP connection.")
-    email_poll_interval_s: float = 0.2
+    email_poll_interval_s: float = Field(default=1.0, description="How often the email loops look for jobs and "
+                                         "retries coming due; jobs this process writes start at once.")
     email_lease_s: float = Field(default=120.0, description="A claimed email not recorded by then is sent again.")
     email_max_attempts: int = 8
     email_backoff_initial_s: float = 30.0
@@ -53,7 +54,9 @@ class Settings(ServiceSettings):
     webhook_per_endpoint: int = Field(default=16, description="Attempts in flight per endpoint.")
     webhook_per_tenant: int = Field(default=64, description="Attempts in flight per tenant, all endpoints.")
     webhook_batch: int = 500
-    webhook_poll_interval_s: float = 0.05
+    webhook_poll_interval_s: float = Field(default=0.5, description="How often the webhook loop looks for "
+                                           "retries coming due and work other instances wrote; deliveries this "
+                                           "process writes start at once.")
     webhook_flush_interval_s: float = 0.02
     webhook_max_attempts: int = 12
     webhook_backoff_initial_s: float = 5.0

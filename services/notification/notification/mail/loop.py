@@ -34,17 +34,33 @@ class EmailDelivery:
                                   timedelta(seconds=settings.email_contact_wait_s))
         self.secret = settings.unsubscribe_secret.get_secret_value().encode()
         self.stats = {"sent": 0, "retried": 0, "failed": 0, "suppressed": 0}
+        # One event per loop: a loop clearing a shared one could swallow another loop's wake-up.
+        self._planner = asyncio.Event()
+        self._senders = [asyncio.Event() for _ in range(settings.email_senders)]
 
     async def run(self) -> None:
         """One planner and `email_senders` senders, each a loop of its own: while one sender claims
         or records, the others keep the SMTP connections busy."""
         chunk = min(self.s.email_batch, self.s.smtp_connections * 4)
-        loops = [self._repeat(self.plan_once, self.s.email_batch)]
-        loops += [self._repeat(lambda: self.send_once(chunk), chunk) for _ in range(self.s.email_senders)]
+        loops = [self._repeat(self._plan_and_wake, self.s.email_batch, self._planner)]
+        loops += [self._repeat(lambda: self.send_once(chunk), chunk, wake) for wake in self._senders]
         await asyncio.gather(*loops)
 
-    async def _repeat(self, step: Callable[[], Awaitable[int]], full: int) -> None:
+    def wake(self) -> None:
+        """New email jobs were committed in this process: plan them now. The poll then only picks
+        up jobs and retries coming due and work written elsewhere."""
+        self._planner.set()
+
+    async def _plan_and_wake(self) -> int:
+        planned = await self.plan_once()
+        if planned:
+            for sender in self._senders:
+                sender.set()
+        return planned
+
+    async def _repeat(self, step: Callable[[], Awaitable[int]], full: int, wake: asyncio.Event) -> None:
         while True:
+            wake.clear()  # before the step: a wake-up during it is not lost
             try:
                 done = await step()
             except asyncio.CancelledError:
@@ -53,7 +69,10 @@ class EmailDelivery:
                 log.warning("email delivery round failed", extra={"error": repr(exc)}, exc_info=True)
                 done = 0
             if done < full:
-                await asyncio.sleep(self.s.email_poll_interval_s)
+                try:
+                    await asyncio.wait_for(wake.wait(), self.s.email_poll_interval_s)
+                except TimeoutError:
+                    pass
 
     async def plan_once(self) -> int:
         now = self.clock()

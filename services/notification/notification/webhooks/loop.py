@@ -52,7 +52,8 @@ class WebhookDelivery:
         self.queues: dict[uuid.UUID, deque[asyncpg.Record]] = {}
         self.inflight: set[asyncio.Task[None]] = set()
         self.results: list[repo.Attempt] = []
-        self.slot_freed = asyncio.Event()
+        # Set when a slot frees or new deliveries are committed in this process: claim again now.
+        self.nudged = asyncio.Event()
         self.stats = Counter[str]()
         self.session: aiohttp.ClientSession | None = None
         self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_s)
@@ -75,12 +76,12 @@ class WebhookDelivery:
         flusher = asyncio.create_task(self._flush_forever())
         try:
             while True:
+                self.nudged.clear()  # before claiming: a nudge during the claim is not lost
                 room = self._room()
                 claimed = await self._claim_round(room) if room > 0 else 0
                 if claimed < room or room <= 0:
-                    self.slot_freed.clear()
                     try:
-                        await asyncio.wait_for(self.slot_freed.wait(), self.s.webhook_poll_interval_s)
+                        await asyncio.wait_for(self.nudged.wait(), self.s.webhook_poll_interval_s)
                     except TimeoutError:
                         pass
         finally:
@@ -92,6 +93,11 @@ class WebhookDelivery:
             await self._flush()
             await self._release()
             await self.session.close()
+
+    def wake(self) -> None:
+        """New deliveries were committed in this process: claim them now. The poll then only picks
+        up retries coming due and work written elsewhere."""
+        self.nudged.set()
 
     def _room(self) -> int:
         return min(self.s.webhook_batch, PREFETCH * self.s.webhook_concurrency - sum(self.endpoint_held.values()))
@@ -140,7 +146,7 @@ class WebhookDelivery:
                 if counter[key] <= 0:
                     del counter[key]
             self._dispatch()
-            self.slot_freed.set()
+            self.nudged.set()
         return done
 
     async def _release(self) -> None:

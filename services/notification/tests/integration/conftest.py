@@ -81,8 +81,9 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-async def service(infra: Any, inbox: Inbox) -> AsyncIterator[Service]:
-    settings = Settings(**{**TEST_SETTINGS, "smtp_port": inbox.port})
+async def service(request: pytest.FixtureRequest, infra: Any, inbox: Inbox) -> AsyncIterator[Service]:
+    """One service per module, with TEST_SETTINGS and the module's own SETTINGS on top."""
+    settings = Settings(**{**TEST_SETTINGS, **getattr(request.module, "SETTINGS", {}), "smtp_port": inbox.port})
     app, runtime = build(settings)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with app.router.lifespan_context(app), \
