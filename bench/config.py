@@ -80,7 +80,7 @@ class BenchConfig:
     batch_http_instances: int = field(default_factory=lambda: _int("BENCH_BATCH_HTTP_INSTANCES", 2))
     e2e_more_instances: tuple[str, ...] = field(default_factory=lambda: tuple(
         s.strip() for s in os.environ.get("BENCH_E2E_MORE_INSTANCES", "").split(",") if s.strip()))
-    # Which phases run: any of ceiling, kaskade, naive, redirect, batch (comma-separated).
+    # Which phases run: any of ceiling, kaskade, naive, redirect, batch, attribution, reward, notify (comma-separated).
     phases: tuple[str, ...] = field(default_factory=lambda: tuple(
         p.strip() for p in os.environ.get("BENCH_PHASES", "ceiling,kaskade,naive,redirect,batch").split(",")
         if p.strip()))
