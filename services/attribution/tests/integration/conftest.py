@@ -13,19 +13,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import asyncpg
 import pytest
 
-from attribution.app import build
+from attribution.app import MIGRATIONS, build
 from attribution.config import Settings
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import (CampaignDefined, CampaignStatus, CampaignTerms, Channel, ConversionKind,
                                       ConversionRecorded, LinkClicked, RefundRecorded, ShareRecorded)
 from kaskade_devtools.testing import TopicWatcher, for_tenant, produce
+from kaskade_platform.db import create_pool
+from kaskade_platform.migrations import migrate
 from kaskade_platform.runtime import ServiceRuntime
 
 # Clicks are dated this long before "now", so an honest purchase right after is not click injection.
 CLICK_AGE = timedelta(minutes=2)
+
+
+@pytest.fixture(scope="module")
+async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on attribution's schema, migrated, for tests that call the repositories directly."""
+    p = await create_pool(Settings().database_url, "attribution", min_size=1, max_size=3)
+    async with p.acquire() as conn:
+        await migrate(conn, "attribution", MIGRATIONS)
+    yield p
+    await p.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ version, so an unchanged xmin proves the row was not rewritten.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,22 +16,9 @@ import pytest
 
 from attribution.analytics_facts import CustomerFact
 from attribution.analytics_repo import upsert_customers
-from attribution.config import Settings
-from kaskade_platform.db import create_pool
-from kaskade_platform.migrations import migrate
 
 pytestmark = pytest.mark.integration
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 T0 = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(Settings().database_url, "attribution", min_size=1, max_size=2)
-    async with p.acquire() as conn:
-        await migrate(conn, "attribution", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 async def _apply(pool: asyncpg.Pool, key: tuple[str, str, str], fact: CustomerFact) -> tuple[str, asyncpg.Record]:

@@ -13,14 +13,12 @@ import pytest
 from fastapi import FastAPI
 
 from attribution.api import build_router
-from attribution.app import MIGRATIONS, build_app
+from attribution.app import build_app
 from attribution.config import Settings
 from attribution.handlers import Attribution
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import ApiKeyChanged, Channel, ConversionKind, ConversionRecorded, ShareRecorded
 from kaskade_platform import apikeys
-from kaskade_platform.db import create_pool
-from kaskade_platform.migrations import migrate
 from kaskade_platform.tenantauth import TenantAuth, on_api_key_changed
 from kaskade_platform.webapp import install_error_handlers
 
@@ -28,15 +26,6 @@ pytestmark = pytest.mark.integration
 # referee: referrer, campaign
 CASCADE = {"ben": ("anna", "default"), "cleo": ("anna", "default"), "dora": ("ben", "default"),
            "eve": ("dora", "default"), "fred": ("xavier", "other")}
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(Settings().database_url, "attribution", min_size=1, max_size=3)
-    async with p.acquire() as conn:
-        await migrate(conn, "attribution", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ transaction, its events applied topic by topic as the BatchConsumer does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from itertools import groupby
 from typing import Any
@@ -17,15 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attribution.app import MIGRATIONS
-from attribution.config import Settings
 from attribution.handlers import Attribution
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import (Channel, ConversionKind, ConversionRecorded, LinkClicked, RefundRecorded,
                                       ShareRecorded)
-from kaskade_platform.db import create_pool
-from kaskade_platform.migrations import migrate
 
 pytestmark = pytest.mark.integration
 TOPIC_ORDER = [topics.SHARES.name, topics.CLICKS.name, topics.CONVERSIONS.name]
@@ -97,15 +92,6 @@ class Scenario:
             refund_id=rid, conversion_id=conv.payload.conversion_id, amount_minor=1000, campaign_id="default",
             customer_id=conv.payload.customer_id, currency="EUR", refunded_total_minor=1000, full=False),
             tenant_id=self.tenant, occurred_at=at)
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(Settings().database_url, "attribution", min_size=1, max_size=2)
-    async with p.acquire() as conn:
-        await migrate(conn, "attribution", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 async def feed(pool: asyncpg.Pool, batches: list[list[Envelope[Any]]]) -> list[Envelope[Any]]:
