@@ -127,7 +127,8 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
             run["timed"] = await measure(cfg, h, n, pids)
             print(f"         {label} fed live: {run['timed']['per_s']} conversions/s ({run['timed']['verdicts']}), "
                   f"cpu {run['timed']['cpu_cores']}", flush=True)
-            run["backlog"] = await work_off(cfg, stack, GROUP, conversions(h, 2 * n, random.Random(8)),
+            run["backlog"] = await work_off(cfg, stack, GROUP, instances * members,
+                                            conversions(h, 2 * n, random.Random(8)),
                                             topics.ATTRIBUTIONS.name, TenantEvents(h.tenant, VERDICTS))
             pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
             print(f"         {label} from a backlog: {run['backlog']['per_s']} conversions/s, "

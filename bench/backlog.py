@@ -5,7 +5,7 @@ Fed live, the bench's producer takes a share of the 2 cores (0.15-0.2, plus Kafk
 the records in) from the service measured; in production the producers run elsewhere.
 
 The rate is the consumer group's, from its committed offsets while it went from 20% to 80% of the
-backlog (`Committed`): timing from the first output to the last overstated it up to 2x, because
+backlog, counted from when the group was stable with all its members (`Committed`): timing from the first output to the last overstated it up to 2x, because
 the instances consume while their relays connect and the first outputs land in one burst, and
 the tail is slow when the partitions are spread unevenly over the group's members. Every output
 is then awaited and read back, and must belong to the run.
@@ -26,13 +26,15 @@ from kaskade_devtools.stack import Stack
 LOW, HIGH = 0.2, 0.8
 
 
-async def work_off(cfg: BenchConfig, stack: Stack, group: str, records: Sequence[Outgoing], out_topic: str,
-                   expected: TenantEvents) -> dict[str, Any]:
+async def work_off(cfg: BenchConfig, stack: Stack, group: str, members: int, records: Sequence[Outgoing],
+                   out_topic: str, expected: TenantEvents) -> dict[str, Any]:
     """Stop the stack, put `records` on their topic, restart the stack, and measure how fast
-    `group` works them off; every one must come out on `out_topic` as `expected` counts them."""
+    `group` (with `members` members once all have joined) works them off; every one must come
+    out on `out_topic` as `expected` counts them."""
     n, in_topics = len(records), sorted({r.topic for r in records})
     await asyncio.to_thread(stack.stop)
-    watch, consumed = Progress(cfg.bootstrap, [out_topic]), Committed(cfg.bootstrap, group, in_topics)
+    watch, consumed = Progress(cfg.bootstrap, [out_topic]), Committed(cfg.bootstrap, group, in_topics,
+                                                                       members=members)
     prod = producer(cfg.bootstrap)
     await watch.start()
     await consumed.start()
@@ -51,6 +53,7 @@ async def work_off(cfg: BenchConfig, stack: Stack, group: str, records: Sequence
         per_s, seconds = consumed.rate(n, LOW, HIGH)
         await asyncio.to_thread(stack.wait_ready, *stack.processes, timeout=cfg.startup_timeout_s)
         return {"records": n, "per_s": round(per_s), "steady_s": round(seconds, 2),
+                "settled_after_s": round(consumed.settled_at - consumed.samples[0][0], 2),
                 "all_s": round(watch.ended[out_topic] - consumed.samples[0][0], 2), "out": dict(expected.by_type),
                 "cpu_cores": cores}
     finally:

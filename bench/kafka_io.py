@@ -269,18 +269,29 @@ class Progress(Landed):
 class Committed:
     """How far a consumer group has committed on `topics` since `start()`, sampled every `every_s`:
     the rate a group works off a backlog at, free of its start-up (which overlaps the first
-    batches) and of the tail (partitions spread unevenly over the members finish apart)."""
+    batches) and of the tail (partitions spread unevenly over the members finish apart).
 
-    def __init__(self, bootstrap: str, group: str, topics: Sequence[str], every_s: float = 0.1) -> None:
-        self.group, self.topics, self.every_s = group, set(topics), every_s
+    With `members` given, the window also starts only once the group is stable with that many
+    members: instances starting together join one after another, and the rebalance each join
+    causes (noticed at the next heartbeat, 3 s on) stops the group's work for a moment."""
+
+    def __init__(self, bootstrap: str, group: str, topics: Sequence[str], every_s: float = 0.1,
+                 members: int = 0) -> None:
+        self.group, self.topics, self.every_s, self.members = group, set(topics), every_s, members
         self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         self._base: dict[TopicPartition, int] = {}
         self.samples: list[tuple[float, int]] = []  # (when, committed since start)
+        self.settled_at: float | None = None  # when the group was first seen stable with all its members
         self._task: asyncio.Task[None] | None = None
 
     async def _offsets(self) -> dict[TopicPartition, int]:
         got = await asyncio.wait_for(self._admin.list_consumer_group_offsets(self.group), ADMIN_TIMEOUT_S)
         return {tp: o.offset for tp, o in got.items() if tp.topic in self.topics and o.offset >= 0}
+
+    async def _settled(self) -> bool:
+        [described] = await asyncio.wait_for(self._admin.describe_consumer_groups([self.group]), ADMIN_TIMEOUT_S)
+        _error, _group, state, _protocol_type, _protocol, members, *_ = described.groups[0]
+        return state == "Stable" and len(members) == self.members
 
     async def start(self) -> None:
         await asyncio.wait_for(self._admin.start(), ADMIN_TIMEOUT_S)
@@ -290,13 +301,23 @@ class Committed:
     async def _run(self) -> None:
         while True:
             now = await self._offsets()
-            self.samples.append((time.monotonic(), sum(o - self._base.get(tp, 0) for tp, o in now.items())))
+            when = time.monotonic()
+            if self.members and self.settled_at is None and await self._settled():
+                self.settled_at = when
+            self.samples.append((when, sum(o - self._base.get(tp, 0) for tp, o in now.items())))
             await asyncio.sleep(self.every_s)
 
     def rate(self, n: int, low: float = 0.2, high: float = 0.8) -> tuple[float, float]:
-        """(records/s, seconds) between the samples where low*n and high*n had been committed."""
-        a = next(s for s in self.samples if s[1] >= low * n)
-        b = next(s for s in self.samples if s[1] >= high * n)
+        """(records/s, seconds) between the samples where low*n and high*n had been committed,
+        the first of them once the group had settled; if it settled past high*n, up to the end."""
+        settled = self.settled_at if self.members else 0.0
+        if settled is None:
+            raise RuntimeError(f"group {self.group} was never seen stable with {self.members} members")
+        a = next((s for s in self.samples if s[1] >= low * n and s[0] >= settled), None)
+        if a is None or a[1] >= n:
+            raise RuntimeError(f"group {self.group} settled only after its backlog of {n} was worked off")
+        b = next((s for s in self.samples if s[1] >= high * n and s[0] > a[0]), None) or \
+            next(s for s in self.samples if s[1] >= n)
         return (b[1] - a[1]) / (b[0] - a[0]), b[0] - a[0]
 
     async def stop(self) -> None:

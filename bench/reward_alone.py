@@ -122,7 +122,8 @@ async def from_backlog(cfg: BenchConfig, conn: asyncpg.Connection, stack: Stack,
                        budget: int, tenants: list[str]) -> dict[str, Any]:
     """A fresh tenant; n attributions worked off a backlog with the machine to reward (bench.backlog)."""
     tenant = await _tenant(cfg, conn, campaigns, budget, tenants)
-    run = await work_off(cfg, stack, GROUP, attributions(tenant, campaigns, n), topics.REWARDS.name,
+    members = len(stack.processes) * _int("BENCH_REWARD_MEMBERS", 2)
+    run = await work_off(cfg, stack, GROUP, members, attributions(tenant, campaigns, n), topics.REWARDS.name,
                          TenantEvents(tenant, VERDICTS))
     run.update(tenant=tenant, campaigns=len(campaigns), ledger=await ledger(conn, tenant))
     return run
