@@ -5,10 +5,11 @@ Fed live, the bench's producer takes a share of the 2 cores (0.15-0.2, plus Kafk
 the records in) from the service measured; in production the producers run elsewhere.
 
 The rate is the consumer group's, from its committed offsets while it went from 20% to 80% of the
-backlog, counted from when the group was stable with all its members (`Committed`): timing from the first output to the last overstated it up to 2x, because
-the instances consume while their relays connect and the first outputs land in one burst, and
-the tail is slow when the partitions are spread unevenly over the group's members. Every output
-is then awaited and read back, and must belong to the run.
+backlog, counted from when the group was stable with all its members (`Committed`). Timing from
+the first output to the last overstated it up to 2x: the instances consume while their relays
+connect, so the first outputs land in one burst; and the tail is slow when the partitions are
+spread unevenly over the group's members. Every output is then awaited and read back, and must
+belong to the run.
 """
 from __future__ import annotations
 
@@ -63,10 +64,11 @@ async def work_off(cfg: BenchConfig, stack: Stack, group: str, members: int, rec
 
 
 async def _cpu_while(consumed: Committed, n: int, stack: Stack, deadline: float) -> dict[str, float]:
-    """CPU per process group while the group went from LOW to HIGH of the backlog."""
+    """CPU per process group over the window `Committed.rate` times: from LOW of the backlog (and
+    the group settled) to HIGH."""
     cpu = None
     while not consumed.samples or consumed.samples[-1][1] < HIGH * n:
-        if cpu is None and consumed.samples and consumed.samples[-1][1] >= LOW * n:
+        if cpu is None and consumed.settled_at is not None and consumed.samples[-1][1] >= LOW * n:
             cpu = CpuMeter({name: p.proc.pid for name, p in stack.processes.items() if p.proc}).start()
         if time.monotonic() > deadline:
             raise TimeoutError(f"the group consumed {consumed.samples[-1:]} of {n} backlogged records")

@@ -26,8 +26,8 @@ from typing import Any
 
 import asyncpg
 
-from bench.config import LOG_DIR, BenchConfig
 from bench.backlog import work_off
+from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
 from bench.kafka_io import Tap, TenantEvents, producer, send_all, start_group_at_end
 from bench.messages import outgoing
