@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -73,6 +73,21 @@ async def _the_message(message: object) -> object:
     return message
 
 
+async def _commit(message: Any, records: Iterable[ConsumerRecord]) -> None:
+    """Commit the partitions of this batch, past its last record in each. `ack()` commits the
+    position of every partition the member holds (12 per topic, up to 6 topics), so each batch
+    had Kafka write 60-70 offsets, nearly all unchanged."""
+    if not isinstance(message.consumer, AIOKafkaConsumer):  # FastStream's test broker
+        await message.ack()
+        return
+    offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+    if offsets:
+        await message.consumer.commit(offsets)
+
+
 def subscribe(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics: Iterable[Topic], *,
               max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int = 50, fetch_min_bytes: int = 1,
               members: int = 1) -> None:
@@ -103,7 +118,7 @@ def _subscribe_one(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, t
             await message.nack()
             return
         try:
-            await message.ack()
+            await _commit(message, records)
         except Exception as exc:  # noqa: BLE001 - a rebalance took the partitions: the new owner dedupes
             log.warning("offset commit failed; the batch will be replayed and deduplicated",
                         extra={"consumer": consumer.name, "error": repr(exc)})

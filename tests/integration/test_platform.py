@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 
 from kaskade_contracts.envelope import Envelope, encode_envelope, new_envelope
@@ -229,6 +230,45 @@ async def test_two_members_in_one_process_split_the_partitions_and_apply_each_ev
     assert not set.intersection(*map(set, assignments))  # each partition has one owner
     assert len(counts) == len(events) and all(r["n"] == 1 for r in counts)
     assert overlapped == 2  # the two members' transactions did run at the same time
+
+
+async def test_a_batch_commits_the_offsets_of_its_own_partitions_only(infra: Any, pool: Any) -> None:
+    """Committed past each partition's last applied record; a partition the batch did not touch
+    gets no commit (committing every held partition's position wrote dozens of unchanged offsets
+    per batch)."""
+    topic = Topic(f"test.platform.{uuid.uuid4().hex[:8]}", "test", "scratch", partitions=4)
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+
+    async def handler(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
+        await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
+                               [(e.event_id, e.payload.sharer_id) for e in events])
+        return []
+
+    broker, consumer = await _run_consumer(infra, pool, topic, handler)
+    group = consumer.group_id
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await admin.start()
+    await producer.start()
+    try:
+        for partition, n in ((0, 130), (2, 7)):
+            for i in range(n):
+                await producer.send(topic.name, encode_envelope(_share(tenant, f"s{partition}-{i}")),
+                                    partition=partition)
+        await producer.flush()
+        committed: dict[int, int] = {}
+        for _ in range(200):
+            got = await admin.list_consumer_group_offsets(group)
+            committed = {tp.partition: o.offset for tp, o in got.items() if tp.topic == topic.name}
+            if committed.get(0) == 130 and committed.get(2) == 7:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await producer.stop()
+        await admin.close()
+        await broker.stop()
+    assert committed == {0: 130, 2: 7}, committed
+    assert consumer.stats["applied"] == 137
 
 
 async def _relayed(infra: Any, pool: Any, outbox: Outbox, tenant: str, n: int, batch_size: int) -> list[Any]:
