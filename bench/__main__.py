@@ -18,7 +18,7 @@ import orjson
 
 from bench.attribution_alone import run_attribution
 from bench.batch import run_batch
-from bench import database, devgroups
+from bench import cpu, database, devgroups
 from bench.config import RESULT_PATH, BenchConfig
 from bench.kaskade import run_kaskade
 from bench.notify import run_notify
@@ -34,7 +34,9 @@ PHASE_BUDGET_S = {"ceiling": 120.0, "kaskade": 300.0, "naive": 150.0, "redirect"
 
 def _warnings(results: dict[str, Any]) -> list[str]:
     k, naive = results.get("kaskade") or {}, results.get("naive") or {}
-    out = []
+    out = [f"the machine was still busy ({q['busy_cores']} cores) {q['waited_s']:.0f} s after the {phase} phase "
+           "was due to start: its figures are low" for phase, q in (results.get("quiet_before") or {}).items()
+           if q["busy_cores"] >= cpu.QUIET_CORES]
     if naive and min(naive.get("rows_per_hop") or [0]) < naive.get("messages", 0):
         out.append(f"the naive stages stored fewer rows than messages: {naive['rows_per_hop']}")
     if k.get("foreign_services"):
@@ -60,6 +62,7 @@ async def _run_phases(cfg: BenchConfig, runners: dict[str, Any], results: dict[s
             results["errors"][phase] = f"unknown phase (known: {', '.join(runners)})"
             continue
         print(f"[{time.monotonic() - t0:6.1f}s] {phase} ...", flush=True)
+        results.setdefault("quiet_before", {})[phase] = await cpu.quiet()
         try:
             results[phase] = {}
             results[phase] = await asyncio.wait_for(runners[phase](results[phase]), PHASE_BUDGET_S[phase])

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.config import BenchConfig
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, quiet
 from bench.kafka_io import Committed, Progress, TenantEvents, producer, send_all
 from bench.messages import Outgoing
 from kaskade_devtools.stack import Stack
@@ -29,7 +29,8 @@ LOW, HIGH = 0.2, 0.8
 
 async def work_off(cfg: BenchConfig, stack: Stack, group: str, members: int, records: Sequence[Outgoing],
                    out_topic: str, expected: TenantEvents) -> dict[str, Any]:
-    """Stop the stack, put `records` on their topic, restart the stack, and measure how fast
+    """Stop the stack, put `records` on their topic, wait for a quiet machine (bench.cpu.quiet),
+    restart the stack, and measure how fast
     `group` (with `members` members once all have joined) works them off; every one must come
     out on `out_topic` as `expected` counts them."""
     n, in_topics = len(records), sorted({r.topic for r in records})
@@ -43,6 +44,7 @@ async def work_off(cfg: BenchConfig, stack: Stack, group: str, members: int, rec
     try:
         await send_all(prod, records)
         await prod.stop()
+        before = await quiet()
         for key in stack.processes:  # from the event loop's thread: a child dies with the thread that started it
             stack.respawn(key)
         cores = await _cpu_while(consumed, n, stack, time.monotonic() + cfg.startup_timeout_s + cfg.phase_timeout_s)
@@ -56,7 +58,7 @@ async def work_off(cfg: BenchConfig, stack: Stack, group: str, members: int, rec
         return {"records": n, "per_s": round(per_s), "steady_s": round(seconds, 2),
                 "settled_after_s": round(consumed.settled_at - consumed.samples[0][0], 2),
                 "all_s": round(watch.ended[out_topic] - consumed.samples[0][0], 2), "out": dict(expected.by_type),
-                "cpu_cores": cores}
+                "cpu_cores": cores, "quiet_before": before}
     finally:
         await prod.stop()
         await consumed.stop()

@@ -6,6 +6,7 @@ Kafka (the JVM running kafka.Kafka) and this benchmark process itself.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass, field
@@ -121,3 +122,21 @@ class CpuMeter:
         # Whatever else ran on the machine meanwhile (other sessions' tests, the kernel).
         use["other"] = round(max((_machine_busy_seconds() - self._machine0) / wall - use["total"], 0.0), 2)
         return use
+
+
+QUIET_CORES = 0.4  # an idle broker, Postgres and a few idle services take 0.1-0.3
+
+
+async def quiet(max_cores: float = QUIET_CORES, window_s: float = 1.0, timeout_s: float = 60.0) -> dict[str, float]:
+    """Wait until the whole machine was busy less than `max_cores` over `window_s`, so a run does not
+    share the cores with what an earlier one left running (attribution stores millions of rows:
+    autovacuum, the kernel writing pages back). Returns how long it waited and the load it last
+    saw; after `timeout_s` it goes on regardless, and the figures say so."""
+    t0 = time.monotonic()
+    while True:
+        before = _machine_busy_seconds()
+        await asyncio.sleep(window_s)
+        busy = (_machine_busy_seconds() - before) / window_s
+        waited = time.monotonic() - t0
+        if busy < max_cores or waited >= timeout_s:
+            return {"waited_s": round(waited, 1), "busy_cores": round(busy, 2)}
