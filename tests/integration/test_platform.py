@@ -80,6 +80,16 @@ def _share(tenant: str, sharer: str) -> Envelope[RecordShare]:
     return new_envelope(RecordShare(share_id=uuid.uuid4(), sharer_id=sharer, channel=Channel.email), tenant_id=tenant)
 
 
+async def _store_effects(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
+    await _insert_effects(conn, events)
+    return []
+
+
+async def _insert_effects(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> None:
+    await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
+                           [(e.event_id, e.payload.sharer_id) for e in events])
+
+
 async def _run_consumer(infra: Any, pool: Any, topic: Topic, handler: Any, members: int = 1,
                         **kw: Any) -> tuple[KafkaBroker, BatchConsumer]:
     await ensure_topics(infra.kafka_bootstrap_servers, [topic])
@@ -102,8 +112,7 @@ async def test_poison_messages_are_dead_lettered_and_neighbours_flow_on(infra: A
             calls.append(e.payload.sharer_id)
             if e.payload.sharer_id == "explodes":
                 raise ValueError("this sharer always fails")
-        await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
-                               [(e.event_id, e.payload.sharer_id) for e in events])
+        await _insert_effects(conn, events)
         return []
 
     good = [_share(tenant, f"ok-{i}") for i in range(5)]
@@ -171,13 +180,8 @@ async def test_a_redelivered_event_has_no_second_effect(infra: Any, pool: Any) -
     topic = Topic(f"test.platform.{uuid.uuid4().hex[:8]}", "test", "scratch", partitions=2)
     tenant = f"t{uuid.uuid4().hex[:10]}"
 
-    async def handler(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
-        await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
-                               [(e.event_id, e.payload.sharer_id) for e in events])
-        return []
-
     events = [_share(tenant, f"s{i}") for i in range(20)]
-    broker, consumer = await _run_consumer(infra, pool, topic, handler)
+    broker, consumer = await _run_consumer(infra, pool, topic, _store_effects)
     try:
         # Every event twice, as after a crash before the offset commit.
         await produce(infra.kafka_bootstrap_servers,
@@ -206,8 +210,7 @@ async def test_two_members_in_one_process_split_the_partitions_and_apply_each_ev
         in_flight += 1
         overlapped = max(overlapped, in_flight)
         await asyncio.sleep(0.05)  # long enough for the other member's batch to start meanwhile
-        await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
-                               [(e.event_id, e.payload.sharer_id) for e in events])
+        await _insert_effects(conn, events)
         in_flight -= 1
         return []
 
@@ -239,12 +242,7 @@ async def test_a_batch_commits_the_offsets_of_its_own_partitions_only(infra: Any
     topic = Topic(f"test.platform.{uuid.uuid4().hex[:8]}", "test", "scratch", partitions=4)
     tenant = f"t{uuid.uuid4().hex[:10]}"
 
-    async def handler(conn: asyncpg.Connection, events: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
-        await conn.executemany("INSERT INTO test_effects VALUES ($1, $2)",
-                               [(e.event_id, e.payload.sharer_id) for e in events])
-        return []
-
-    broker, consumer = await _run_consumer(infra, pool, topic, handler)
+    broker, consumer = await _run_consumer(infra, pool, topic, _store_effects)
     group = consumer.group_id
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
