@@ -84,6 +84,13 @@ async def _commit(message: Any, records: Iterable[ConsumerRecord]) -> None:
     for r in records:
         tp = TopicPartition(r.topic, r.partition)
         offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+    # A rebalance while the batch ran may have handed some partitions to another member: that one
+    # replays them from the last commit (and finds the events claimed); the rest are still ours.
+    held = message.consumer.assignment()
+    if any(tp not in held for tp in offsets):
+        log.info("partitions moved to another member during the batch; it replays them",
+                 extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in offsets if tp not in held)})
+        offsets = {tp: o for tp, o in offsets.items() if tp in held}
     if offsets:
         await message.consumer.commit(offsets)
 
