@@ -19,10 +19,10 @@ hour. The backlog is 100,000 rewards because a group of instances starting toget
 4.5-7 s after they start (the broker waits 3 s for an empty group's members before assigning its
 partitions, then each late join rebalances it); at 10k/s a backlog of 50,000 was gone by then.
 
-The service runs in a consumer group of its own (reward-bench),
-started at the topics' end, so neither a backlog nor another reward instance shares its work.
-The runs' rows stay, under their own tenants, in the bench's database, which the next bench run
-re-creates (bench.database): the ledger refuses deletes.
+The service runs in a consumer group of its own (reward-bench), started at the topics' end, so
+neither a backlog nor another reward instance shares its work. The runs' rows stay, under their own
+tenants, in the bench's database, which the next bench run re-creates (bench.database): the ledger
+refuses deletes.
 """
 from __future__ import annotations
 
