@@ -9,10 +9,11 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from bench.messages import Outgoing
 
@@ -86,7 +87,7 @@ async def partition_lags(bootstrap: str, group: str, topics: Sequence[str],
         # A consumer without a subscription knows no topic's partitions until asked: without
         # this, `parts` came out empty and every lag read 0.
         await asyncio.wait_for(consumer._client.force_metadata_update(), ADMIN_TIMEOUT_S)  # noqa: SLF001
-        committed = await asyncio.wait_for(admin.list_consumer_group_offsets(group), ADMIN_TIMEOUT_S)
+        committed = await _committed(admin, group)
         parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         ends = await asyncio.wait_for(consumer.end_offsets(parts), ADMIN_TIMEOUT_S)
         done = {tp: o.offset for tp, o in committed.items() if o.offset >= 0}
@@ -94,6 +95,19 @@ async def partition_lags(bootstrap: str, group: str, topics: Sequence[str],
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def _committed(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPartition, Any]:
+    """The group's committed offsets. A fresh broker has no coordinator until its offsets topic
+    exists, which the first such question creates: the bench on a new machine failed on it."""
+    deadline = time.monotonic() + ADMIN_TIMEOUT_S
+    while True:
+        try:
+            return await asyncio.wait_for(admin.list_consumer_group_offsets(group), ADMIN_TIMEOUT_S)
+        except GroupCoordinatorNotAvailableError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def _started(c: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:

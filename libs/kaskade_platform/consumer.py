@@ -36,6 +36,7 @@ from kaskade_platform import logging as klog
 from kaskade_platform.db import TRANSIENT_ERRORS, is_unavailable
 from kaskade_platform.dedupe import first_of_each_new
 from kaskade_platform.outbox import Outbox
+from kaskade_platform.texts import packed
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
@@ -178,9 +179,9 @@ class BatchConsumer:
         async with self._pool().acquire() as conn, conn.transaction():
             claimed = {r["event_id"] for r in await conn.fetch(
                 """INSERT INTO processed_events (event_id, topic, consumer_group)
-                   SELECT e, t, $3 FROM unnest($1::uuid[], $2::text[]) AS x(e, t)
+                   SELECT e, t, $3 FROM unnest($1::uuid[], unpack_texts($2)) AS x(e, t)
                    ON CONFLICT DO NOTHING RETURNING event_id""",
-                [d.envelope.event_id for d in batch], [d.record.topic for d in batch], self.claim_scope)}
+                [d.envelope.event_id for d in batch], packed([d.record.topic for d in batch]), self.claim_scope)}
             fresh = [d.envelope for d in first_of_each_new(batch, lambda d: d.envelope.event_id, claimed)]
             emitted: list[Envelope[Any]] = []
             # Runs of one type keep the batch order while letting handlers work set-wise.

@@ -11,6 +11,7 @@ import orjson
 from attribution.domain import Link, Terms
 from attribution.fraud import Click
 from kaskade_platform.dedupe import latest_by
+from kaskade_platform.texts import packed
 from kaskade_contracts.envelope import Envelope, encode_envelope
 from kaskade_contracts.events import (AttributionModel, CampaignDefined, ConversionRecorded, FraudRules, LinkClicked,
                                       ShareRecorded)
@@ -22,23 +23,25 @@ async def insert_links(conn: asyncpg.Connection, shares: Sequence[Envelope[Share
     await conn.execute(
         """INSERT INTO referral_links (tenant_id, referral_code, campaign_id, sharer_id, share_id, channel,
                                       sharer_email_hash)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[])
+           SELECT * FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), unpack_texts($4), $5::uuid[],
+                                unpack_texts($6), unpack_texts($7))
            ON CONFLICT DO NOTHING""",
-        [e.tenant_id for e in shares], [e.payload.referral_code for e in shares],
-        [e.payload.campaign_id for e in shares], [e.payload.sharer_id for e in shares],
-        [e.payload.share_id for e in shares], [e.payload.channel.value for e in shares],
-        [e.payload.sharer_email_hash for e in shares])
+        packed([e.tenant_id for e in shares]), packed([e.payload.referral_code for e in shares]),
+        packed([e.payload.campaign_id for e in shares]), packed([e.payload.sharer_id for e in shares]),
+        [e.payload.share_id for e in shares], packed([e.payload.channel.value for e in shares]),
+        packed([e.payload.sharer_email_hash for e in shares]))
 
 
 async def insert_clicks(conn: asyncpg.Connection, clicks: Sequence[Envelope[LinkClicked]]) -> None:
     await conn.execute(
         """INSERT INTO clicks (tenant_id, click_id, referral_code, visitor_id, ip_hash, clicked_at, campaign_id)
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                                $7::text[])
+           SELECT * FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3), unpack_texts($4), unpack_texts($5),
+                                $6::timestamptz[], unpack_texts($7))
            ON CONFLICT DO NOTHING""",
-        [e.tenant_id for e in clicks], [e.payload.click_id for e in clicks], [e.payload.referral_code for e in clicks],
-        [e.payload.visitor_id for e in clicks], [e.payload.ip_hash for e in clicks], [e.occurred_at for e in clicks],
-        [e.payload.campaign_id for e in clicks])
+        packed([e.tenant_id for e in clicks]), [e.payload.click_id for e in clicks],
+        packed([e.payload.referral_code for e in clicks]), packed([e.payload.visitor_id for e in clicks]),
+        packed([e.payload.ip_hash for e in clicks]), [e.occurred_at for e in clicks],
+        packed([e.payload.campaign_id for e in clicks]))
 
 
 def click_of(r: asyncpg.Record) -> Click:
@@ -50,8 +53,8 @@ async def clicks_by_id(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.
     keys = list(keys)
     rows = await conn.fetch(
         f"""SELECT {CLICK_COLUMNS} FROM clicks c
-            JOIN unnest($1::text[], $2::uuid[]) AS k(t, id) ON c.tenant_id = k.t AND c.click_id = k.id""",
-        [k[0] for k in keys], [k[1] for k in keys])
+            JOIN unnest(unpack_texts($1), $2::uuid[]) AS k(t, id) ON c.tenant_id = k.t AND c.click_id = k.id""",
+        packed([k[0] for k in keys]), [k[1] for k in keys])
     return {(r["tenant_id"], r["click_id"]): click_of(r) for r in rows}
 
 
@@ -76,8 +79,8 @@ async def terms_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -
     keys = list(keys)
     rows = await conn.fetch(
         """SELECT c.tenant_id, c.campaign_id, c.window_days, c.model, c.fraud FROM campaigns c
-           JOIN unnest($1::text[], $2::text[]) AS k(t, c) ON c.tenant_id = k.t AND c.campaign_id = k.c""",
-        [k[0] for k in keys], [k[1] for k in keys])
+           JOIN unnest(unpack_texts($1), unpack_texts($2)) AS k(t, c) ON c.tenant_id = k.t AND c.campaign_id = k.c""",
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]))
     return {(r["tenant_id"], r["campaign_id"]): Terms(
         r["window_days"], AttributionModel(r["model"]),
         FraudRules.model_validate(r["fraud"]) if r["fraud"] else FraudRules()) for r in rows}
@@ -87,8 +90,9 @@ async def links_for_codes(conn: asyncpg.Connection, keys: Iterable[tuple[str, st
     keys = list(keys)
     rows = await conn.fetch(
         """SELECT l.tenant_id, l.referral_code, l.campaign_id, l.sharer_id, l.sharer_email_hash FROM referral_links l
-           JOIN unnest($1::text[], $2::text[]) AS k(t, code) ON l.tenant_id = k.t AND l.referral_code = k.code""",
-        [k[0] for k in keys], [k[1] for k in keys])
+           JOIN unnest(unpack_texts($1), unpack_texts($2)) AS k(t, code)
+             ON l.tenant_id = k.t AND l.referral_code = k.code""",
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]))
     return {(r["tenant_id"], r["referral_code"]): Link(r["campaign_id"], r["sharer_id"], r["sharer_email_hash"])
             for r in rows}
 

@@ -6,13 +6,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import asyncpg
 import orjson
 
 from attribution.domain import Binding
 from attribution.reversal import Attributed
+from kaskade_platform.texts import columns, packed
 
 # Re-parenting moves a whole subtree up one level per round; a cascade is rarely deeper than this
 # many newly joined generations in one batch, and a later batch finishes what is left.
@@ -24,8 +24,8 @@ async def bindings_for(conn: asyncpg.Connection,
     keys = list(keys)
     rows = await conn.fetch(
         """SELECT b.* FROM bindings b
-           JOIN unnest($1::text[], $2::text[]) AS k(t, c) ON b.tenant_id = k.t AND b.referee_id = k.c""",
-        [k[0] for k in keys], [k[1] for k in keys])
+           JOIN unnest(unpack_texts($1), unpack_texts($2)) AS k(t, c) ON b.tenant_id = k.t AND b.referee_id = k.c""",
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]))
     return {(r["tenant_id"], r["referee_id"]): Binding(
         r["referee_id"], r["referrer_id"], r["root_seeder_id"], r["generation"], r["conversion_id"],
         r["parent_conversion_id"], tuple(r["upline"]), r["campaign_id"]) for r in rows}
@@ -103,16 +103,15 @@ async def record(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
     """Everything a batch's verdicts change, in one round trip. Only conversions that had no
     outcome yet change anything (a replay under a new event id is a no-op); devices carry the
     conversion they came with for that reason."""
-    def cols(rows: Sequence[tuple[Any, ...]], n: int) -> list[list[Any]]:
-        return [list(c) for c in zip(*rows)] if rows else [[] for _ in range(n)]
     b = [(t, x.referee_id, x.referrer_id, x.root_seeder_id, x.generation, x.conversion_id, x.parent_conversion_id,
           orjson.dumps(list(x.upline)).decode(), x.campaign_id, at) for t, x, at in bindings]
     rows = await conn.fetch(
         """WITH o AS (
              INSERT INTO conversion_outcomes (tenant_id, conversion_id, campaign_id, customer_id, outcome,
                                               referrer_id, generation, reason, amount_minor, currency, order_id)
-             SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::int[], $8::text[], $9::bigint[], $10::text[], $11::text[])
+             SELECT * FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3), unpack_texts($4), unpack_texts($5),
+                                  unpack_texts($6), $7::int[], unpack_texts($8), $9::bigint[], unpack_texts($10),
+                                  unpack_texts($11))
              ON CONFLICT DO NOTHING RETURNING tenant_id, conversion_id),
            b AS (
              -- asyncpg cannot pass an array of arrays of different lengths: each upline travels as JSON.
@@ -120,32 +119,34 @@ async def record(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
                                    parent_conversion_id, upline, campaign_id, bound_at)
              SELECT n.t, n.referee, n.referrer, n.root, n.gen, n.conv, n.parent,
                     ARRAY(SELECT jsonb_array_elements_text(n.up::jsonb)), n.campaign, n.at
-             FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::int[], $17::uuid[], $18::uuid[],
-                         $19::text[], $20::text[], $21::timestamptz[])
+             FROM unnest(unpack_texts($12), unpack_texts($13), unpack_texts($14), unpack_texts($15), $16::int[],
+                         $17::uuid[], $18::uuid[], unpack_texts($19), unpack_texts($20), $21::timestamptz[])
                   AS n(t, referee, referrer, root, gen, conv, parent, up, campaign, at)
              JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
              ON CONFLICT DO NOTHING RETURNING tenant_id, referee_id),
            d AS (
              INSERT INTO customer_devices (tenant_id, customer_id, visitor_id, ip_hash)
-             SELECT n.t, n.c, n.v, n.ip FROM unnest($22::text[], $23::uuid[], $24::text[], $25::text[], $26::text[])
+             SELECT n.t, n.c, n.v, n.ip FROM unnest(unpack_texts($22), $23::uuid[], unpack_texts($24),
+                                                   unpack_texts($25), unpack_texts($26))
                   AS n(t, conv, c, v, ip)
              JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
              ON CONFLICT DO NOTHING),
            r AS (
              INSERT INTO attributed_orders (tenant_id, order_id, conversion_id)
-             SELECT n.t, n.ord, n.conv FROM unnest($27::text[], $28::text[], $29::uuid[]) AS n(t, ord, conv)
+             SELECT n.t, n.ord, n.conv FROM unnest(unpack_texts($27), unpack_texts($28), $29::uuid[])
+                  AS n(t, ord, conv)
              JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
              ON CONFLICT DO NOTHING),
            j AS (
              INSERT INTO rejections (tenant_id, conversion_id, campaign_id, referee_id, referrer_id, reason, detail,
                                      rejected_at)
-             SELECT n.* FROM unnest($30::text[], $31::uuid[], $32::text[], $33::text[], $34::text[], $35::text[],
-                                    $36::text[], $37::timestamptz[]) AS n(t, conv, campaign, referee, referrer,
-                                                                          reason, detail, at)
+             SELECT n.* FROM unnest(unpack_texts($30), $31::uuid[], unpack_texts($32), unpack_texts($33),
+                                    unpack_texts($34), unpack_texts($35), unpack_texts($36), $37::timestamptz[])
+                  AS n(t, conv, campaign, referee, referrer, reason, detail, at)
              JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
              ON CONFLICT DO NOTHING),
            h AS (
-             DELETE FROM held_refunds h USING unnest($1::text[], $2::uuid[]) AS k(t, c)
+             DELETE FROM held_refunds h USING unnest(unpack_texts($1), $2::uuid[]) AS k(t, c)
              WHERE h.tenant_id = k.t AND h.conversion_id = k.c RETURNING h.envelope, h.held_at)
          SELECT 'fresh' AS kind, tenant_id, conversion_id, NULL::text AS customer, NULL::bytea AS envelope,
                 NULL::timestamptz AS at FROM o
@@ -155,7 +156,9 @@ async def record(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
          -- Seen as before this statement: subtrees grown under a seeder earlier, not in this batch.
          SELECT 'seeder', b.tenant_id, NULL, b.referee_id, NULL, NULL FROM b
          WHERE EXISTS (SELECT 1 FROM bindings s WHERE s.tenant_id = b.tenant_id AND s.root_seeder_id = b.referee_id)""",
-        *cols(outcomes, 11), *cols(b, 10), *cols(devices, 5), *cols(orders, 3), *cols(rejections, 8))
+        *columns(outcomes, 11, texts=(0, 2, 3, 4, 5, 7, 9, 10)), *columns(b, 10, texts=(0, 1, 2, 3, 7, 8)),
+        *columns(devices, 5, texts=(0, 2, 3, 4)), *columns(orders, 3, texts=(0, 1)),
+        *columns(rejections, 8, texts=(0, 2, 3, 4, 5, 6)))
     out = Recorded(set(), [], [])
     for r in sorted(rows, key=lambda r: r["at"] or datetime.min.replace(tzinfo=timezone.utc)):
         if r["kind"] == "fresh":

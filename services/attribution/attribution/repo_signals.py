@@ -8,11 +8,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from attribution.fraud import Click
 from attribution.repo import CLICK_COLUMNS, click_of
+from kaskade_platform.texts import columns, packed
 
 
 async def first_clicks(conn: asyncpg.Connection, keys: Sequence[tuple[str, str, str, datetime, datetime]]
@@ -23,13 +25,13 @@ async def first_clicks(conn: asyncpg.Connection, keys: Sequence[tuple[str, str, 
         return []
     rows = await conn.fetch(
         f"""SELECT k.i, {CLICK_COLUMNS}
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+            FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), $4::timestamptz[], $5::timestamptz[])
                  WITH ORDINALITY AS k(t, v, camp, lo, hi, i)
             CROSS JOIN LATERAL (
                 SELECT * FROM clicks c WHERE c.tenant_id = k.t AND c.visitor_id = k.v
                   AND c.clicked_at >= k.lo AND c.clicked_at <= k.hi AND c.campaign_id = k.camp
                 ORDER BY c.clicked_at LIMIT 1) c""",
-        *[list(c) for c in zip(*keys)])
+        *columns(keys, 5, texts=(0, 1, 2)))
     found = {r["i"]: click_of(r) for r in rows}
     return [found.get(i + 1) for i in range(len(keys))]
 
@@ -64,7 +66,8 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
     """The fraud signals and the customer's queue for a whole batch, in one round trip."""
     if not probes:
         return []
-    cols = [[getattr(p, f) for p in probes] for f in Probe.__slots__]
+    cols: list[Any] = [[getattr(p, f) for p in probes] for f in Probe.__slots__]
+    cols[:6] = [packed(c) for c in cols[:6]]  # the text fields come first
     rows = await conn.fetch(
         """SELECT k.i,
               CASE WHEN k.v IS NULL THEN 0 ELSE (SELECT count(*) FROM (
@@ -80,8 +83,8 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
               (SELECT o.conversion_id FROM attributed_orders o WHERE o.tenant_id = k.t AND o.order_id = k.ord)
                   AS order_owner,
               EXISTS (SELECT 1 FROM held_conversions h WHERE h.tenant_id = k.t AND h.customer_id = k.c) AS held
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
-                       $8::timestamptz[], $9::int[], $10::int[])
+           FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), unpack_texts($4), unpack_texts($5),
+                       unpack_texts($6), $7::timestamptz[], $8::timestamptz[], $9::int[], $10::int[])
                 WITH ORDINALITY AS k(t, c, ord, referrer, v, ip, lo, hi, vcap, ipcap, i)""", *cols)
     by_i = {r["i"]: Answer(r["by_visitor"], r["by_ip"], r["referrer_visitor"], r["referrer_ip"], r["order_owner"],
                            r["held"]) for r in rows}

@@ -1,0 +1,60 @@
+"""Text columns sent packed (kaskade_platform.texts) read back in Postgres as the same values, in
+the same order, whatever the values hold."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaskade_platform.db import create_pool
+from kaskade_platform.migrations import migrate
+from kaskade_platform.texts import NULL, SEP, packed
+
+pytestmark = pytest.mark.integration
+SCHEMA = "kaskade_bench"
+
+COLUMNS = [
+    [],
+    ["c-1"],
+    [""],
+    [None],
+    ["a", "", "b", ""],
+    ["", "a"],
+    ["c-1", None, "c-3", None],
+    ["käufer-ø", "顧客", "🙂", "with space", "comma,and\"quote", "back\\slash", "{brace}", "NULL", "null"],
+    [f"evil{SEP}id", "plain"],
+    [NULL, "plain"],
+    [f"x{NULL}y", None],
+    ["[1,2]", "[\"json\"]"],
+    [str(i) for i in range(2000)],
+]
+
+
+@pytest.fixture
+async def conn(infra: Any) -> Any:
+    pool = await create_pool(os.environ["KASKADE_BENCH_DATABASE_URL"], SCHEMA, min_size=1, max_size=1)
+    async with pool.acquire() as c:
+        await migrate(c, SCHEMA, Path("/nonexistent-no-service-migrations"))
+        yield c
+    await pool.close()
+
+
+@pytest.mark.parametrize("values", COLUMNS, ids=[f"column{i}" for i in range(len(COLUMNS))])
+async def test_a_packed_column_reads_back_as_the_values_sent(conn: Any, values: list[str | None]) -> None:
+    assert await conn.fetchval("SELECT unpack_texts($1)", packed(values)) == values
+
+
+async def test_packed_columns_line_up_in_unnest_like_arrays(conn: Any) -> None:
+    ids, names = ["c-1", "c-2", "c-3"], ["Ada", None, f"odd{SEP}one"]
+    rows = await conn.fetch("SELECT * FROM unnest(unpack_texts($1), unpack_texts($2)) AS x(id, name)",
+                            packed(ids), packed(names))
+    assert [(r["id"], r["name"]) for r in rows] == list(zip(ids, names))
+
+
+def test_plain_ids_travel_delimited_and_awkward_ones_as_json() -> None:
+    assert packed(["a", None, "b"]) == f"{SEP}a{SEP}{NULL}{SEP}b"
+    assert packed([f"a{SEP}b"]).startswith("[")
+    assert packed([NULL]).startswith("[")
+    assert packed([""]).startswith("[")
