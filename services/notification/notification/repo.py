@@ -7,8 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
+import orjson
 
 from kaskade_platform.dedupe import latest_by
+from kaskade_platform.texts import packed
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import CampaignDefined, CustomerProfileUpdated
 from notification.domain import Notification
@@ -23,12 +25,13 @@ async def record(conn: asyncpg.Connection, notes: Sequence[Notification]) -> int
         """INSERT INTO notifications (notification_id, tenant_id, recipient_id, channel, template,
                                       source_event_id, reward_id, context, status)
            SELECT *, CASE WHEN c = 'email' THEN 'pending' ELSE 'suppressed' END
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
-                       $7::uuid[], $8::jsonb[]) AS x(n, t, r, c, tp, e, rw, ctx)
+           FROM unnest($1::uuid[], unpack_texts($2), unpack_texts($3), unpack_texts($4), unpack_texts($5),
+                       $6::uuid[], $7::uuid[], unpack_texts($8)::jsonb[]) AS x(n, t, r, c, tp, e, rw, ctx)
            ON CONFLICT DO NOTHING RETURNING notification_id""",
-        [n.notification_id for n in notes], [n.tenant_id for n in notes], [n.recipient_id for n in notes],
-        [n.channel for n in notes], [n.template for n in notes], [n.source_event_id for n in notes],
-        [n.reward_id for n in notes], [n.context for n in notes])
+        [n.notification_id for n in notes], packed([n.tenant_id for n in notes]),
+        packed([n.recipient_id for n in notes]), packed([n.channel for n in notes]),
+        packed([n.template for n in notes]), [n.source_event_id for n in notes], [n.reward_id for n in notes],
+        packed([orjson.dumps(n.context).decode() for n in notes]))
     return len(rows)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from kaskade_platform.texts import columns, packed
 from reward.domain import REWARD_NAMESPACE
 
 BudgetKey = tuple[str, str, str]  # tenant, campaign, currency
@@ -110,7 +111,7 @@ async def accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) -> dict
     for statement in (_EXISTING_ACCOUNTS, _OPEN_ACCOUNTS, _EXISTING_ACCOUNTS):  # the last: opened meanwhile
         if not missing:
             break
-        rows = await conn.fetch(statement, *[[k[i] for k in missing] for i in range(4)])
+        rows = await conn.fetch(statement, *[packed([k[i] for k in missing]) for i in range(4)])
         found.update({(r["tenant_id"], r["kind"], r["owner_id"], r["currency"]): r["account_id"] for r in rows})
         missing = [k for k in missing if k not in found]
     return found
@@ -118,11 +119,11 @@ async def accounts(conn: asyncpg.Connection, keys: Iterable[AccountKey]) -> dict
 
 _EXISTING_ACCOUNTS = """
     SELECT a.account_id, a.tenant_id, a.kind, a.owner_id, a.currency
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(t, kind, o, cur)
+    FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), unpack_texts($4)) AS k(t, kind, o, cur)
     JOIN accounts a ON a.tenant_id = k.t AND a.kind = k.kind AND a.owner_id = k.o AND a.currency = k.cur"""
 _OPEN_ACCOUNTS = """
     INSERT INTO accounts (tenant_id, kind, owner_id, currency)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+    SELECT * FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), unpack_texts($4))
     ON CONFLICT DO NOTHING RETURNING account_id, tenant_id, kind, owner_id, currency"""
 
 
@@ -141,12 +142,12 @@ async def book(conn: asyncpg.Connection, txs: Sequence[Tx], entries: Sequence[En
     ids = sorted(i for i in deltas if i not in defer)  # one lock order for every writer
     await conn.execute(
         """WITH txs AS (INSERT INTO ledger_transactions (tx_id, tenant_id, idempotency_key, kind)
-                        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])),
+                        SELECT * FROM unnest($1::uuid[], unpack_texts($2), unpack_texts($3), unpack_texts($4))),
                 entries AS (INSERT INTO ledger_entries (tx_id, account_id, amount)
                             SELECT * FROM unnest($5::uuid[], $6::bigint[], $7::bigint[]))
            UPDATE accounts a SET balance = a.balance + d.delta
            FROM unnest($8::bigint[], $9::bigint[]) AS d(id, delta) WHERE a.account_id = d.id""",
-        *[list(c) for c in zip(*txs)], *[list(c) for c in zip(*entries)], ids, [deltas[i] for i in ids])
+        *columns(txs, 4, texts=(1, 2, 3)), *columns(entries, 3), ids, [deltas[i] for i in ids])
     return {i: d for i, d in deltas.items() if i in defer}
 
 

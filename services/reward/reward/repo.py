@@ -12,6 +12,7 @@ import asyncpg
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import AttributionReversed, CampaignDefined, CampaignStatus, CampaignTerms
 from kaskade_platform.dedupe import latest_by
+from kaskade_platform.texts import columns
 from reward.domain import Campaign, Candidate
 
 REWARD_COLUMNS = """reward_id, tenant_id, idempotency_key, campaign_id, conversion_id, share_id, rule_id, recipient_id,
@@ -68,10 +69,12 @@ async def insert_rewards(conn: asyncpg.Connection,
         """INSERT INTO rewards (reward_id, tenant_id, idempotency_key, campaign_id, conversion_id, share_id, rule_id,
                                 recipient_id, role, kind, amount_minor, currency, generation, status, decline_reason,
                                 tx_id, discount_code, earned_at, hold_until, confirmed_at)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[],
-                                $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::int[],
-                                $14::text[], $15::text[], $16::uuid[], $17::text[], $18::timestamptz[],
-                                $19::timestamptz[], $20::timestamptz[])""", *[list(c) for c in zip(*cols)])
+           SELECT * FROM unnest($1::uuid[], unpack_texts($2), unpack_texts($3), unpack_texts($4), $5::uuid[],
+                                $6::uuid[], unpack_texts($7), unpack_texts($8), unpack_texts($9), unpack_texts($10),
+                                $11::bigint[], unpack_texts($12), $13::int[], unpack_texts($14), unpack_texts($15),
+                                $16::uuid[], unpack_texts($17), $18::timestamptz[], $19::timestamptz[],
+                                $20::timestamptz[])""",
+        *columns(cols, 20, texts=(1, 2, 3, 6, 7, 8, 9, 11, 13, 14, 16)))
 
 
 async def granted_since(conn: asyncpg.Connection, keys: dict[tuple[str, str, str, str], datetime]

@@ -7,6 +7,7 @@ import asyncpg
 
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import ConversionAttributed
+from kaskade_platform.texts import packed
 from reward.domain import ReferredPurchase
 
 RefereeKey = tuple[str, str, str]  # tenant, campaign, referee
@@ -18,22 +19,24 @@ async def keep_purchases(conn: asyncpg.Connection, facts: Sequence[Envelope[Conv
     await conn.execute(
         """INSERT INTO referred_purchases (tenant_id, campaign_id, referee_id, conversion_id, referrer_id,
                                           amount_minor, currency, purchased_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::bigint[],
-                                $7::text[], $8::timestamptz[])
+           SELECT * FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), $4::uuid[], unpack_texts($5),
+                                $6::bigint[], unpack_texts($7), $8::timestamptz[])
            ON CONFLICT DO NOTHING""",
-        [e.tenant_id for e in facts], [e.payload.campaign_id for e in facts], [e.payload.referee_id for e in facts],
-        [e.payload.conversion_id for e in facts], [e.payload.referrer_id for e in facts],
-        [e.payload.amount_minor for e in facts], [e.payload.currency for e in facts], [e.occurred_at for e in facts])
+        packed([e.tenant_id for e in facts]), packed([e.payload.campaign_id for e in facts]),
+        packed([e.payload.referee_id for e in facts]), [e.payload.conversion_id for e in facts],
+        packed([e.payload.referrer_id for e in facts]), [e.payload.amount_minor for e in facts],
+        packed([e.payload.currency for e in facts]), [e.occurred_at for e in facts])
 
 
 async def purchases_of(conn: asyncpg.Connection, keys: Iterable[RefereeKey]
                        ) -> dict[RefereeKey, list[ReferredPurchase]]:
     keys = sorted(set(keys))
     rows = await conn.fetch(
-        """SELECT p.* FROM referred_purchases p JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(t, c, r)
+        """SELECT p.* FROM referred_purchases p
+           JOIN unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3)) AS k(t, c, r)
              ON p.tenant_id = k.t AND p.campaign_id = k.c AND p.referee_id = k.r
            ORDER BY p.purchased_at, p.conversion_id""",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]), packed([k[2] for k in keys]))
     out: dict[RefereeKey, list[ReferredPurchase]] = {}
     for r in rows:
         out.setdefault((r["tenant_id"], r["campaign_id"], r["referee_id"]), []).append(ReferredPurchase(

@@ -11,6 +11,7 @@ import asyncpg
 from kaskade_contracts.envelope import Envelope
 from kaskade_platform import outbox
 from kaskade_platform.outbox import Outbox
+from kaskade_platform.texts import packed
 from kaskade_contracts.events import ConversionRecorded, LinkClicked, RefundRecorded, ShareRecorded
 
 
@@ -56,13 +57,13 @@ async def insert_shares(conn: asyncpg.Connection,
     rows = await conn.fetch(
         """INSERT INTO shares (tenant_id, share_id, campaign_id, sharer_id, channel, message_variant, sentiment,
                                referral_code, occurred_at)
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                $7::smallint[], $8::text[], $9::timestamptz[])
+           SELECT * FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3), unpack_texts($4), unpack_texts($5),
+                                unpack_texts($6), $7::smallint[], unpack_texts($8), $9::timestamptz[])
            ON CONFLICT (tenant_id, share_id) DO NOTHING RETURNING tenant_id, share_id""",
-        [e.tenant_id for e in shares], [e.payload.share_id for e in shares],
-        [e.payload.campaign_id for e in shares], [e.payload.sharer_id for e in shares],
-        [e.payload.channel.value for e in shares], [e.payload.message_variant for e in shares],
-        [e.payload.sentiment for e in shares], [e.payload.referral_code for e in shares],
+        packed([e.tenant_id for e in shares]), [e.payload.share_id for e in shares],
+        packed([e.payload.campaign_id for e in shares]), packed([e.payload.sharer_id for e in shares]),
+        packed([e.payload.channel.value for e in shares]), packed([e.payload.message_variant for e in shares]),
+        [e.payload.sentiment for e in shares], packed([e.payload.referral_code for e in shares]),
         [e.occurred_at for e in shares])
     return {(r["tenant_id"], r["share_id"]) for r in rows}
 
@@ -72,14 +73,15 @@ async def insert_conversions(conn: asyncpg.Connection,
     rows = await conn.fetch(
         """INSERT INTO conversions (tenant_id, conversion_id, campaign_id, customer_id, kind, order_id,
                                     amount_minor, currency, referral_code, click_id, occurred_at)
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                $7::bigint[], $8::text[], $9::text[], $10::uuid[], $11::timestamptz[])
+           SELECT * FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3), unpack_texts($4), unpack_texts($5),
+                                unpack_texts($6), $7::bigint[], unpack_texts($8), unpack_texts($9), $10::uuid[],
+                                $11::timestamptz[])
            ON CONFLICT (tenant_id, conversion_id) DO NOTHING RETURNING tenant_id, conversion_id""",
-        [e.tenant_id for e in conversions], [e.payload.conversion_id for e in conversions],
-        [e.payload.campaign_id for e in conversions], [e.payload.customer_id for e in conversions],
-        [e.payload.kind.value for e in conversions], [e.payload.order_id for e in conversions],
-        [e.payload.amount_minor for e in conversions], [e.payload.currency for e in conversions],
-        [e.payload.referral_code for e in conversions], [e.payload.click_id for e in conversions],
+        packed([e.tenant_id for e in conversions]), [e.payload.conversion_id for e in conversions],
+        packed([e.payload.campaign_id for e in conversions]), packed([e.payload.customer_id for e in conversions]),
+        packed([e.payload.kind.value for e in conversions]), packed([e.payload.order_id for e in conversions]),
+        [e.payload.amount_minor for e in conversions], packed([e.payload.currency for e in conversions]),
+        packed([e.payload.referral_code for e in conversions]), [e.payload.click_id for e in conversions],
         [e.occurred_at for e in conversions])
     return {(r["tenant_id"], r["conversion_id"]) for r in rows}
 
@@ -108,8 +110,9 @@ async def record_visits(conn: asyncpg.Connection, clicks: Sequence[Envelope[Link
     Returns {new click id: earlier click id} for the repeats."""
     rows = await conn.fetch(
         """WITH v AS (
-              SELECT * FROM unnest($1::bytea[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[],
-                                   $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::bool[])
+              SELECT * FROM unnest($1::bytea[], $2::uuid[], unpack_texts($3), $4::uuid[], unpack_texts($5),
+                                   unpack_texts($6), unpack_texts($7), unpack_texts($8), unpack_texts($9),
+                                   $10::timestamptz[], $11::bool[])
                 WITH ORDINALITY
                 AS v(framed, event_id, tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent,
                      referer, occurred_at, is_returning, ord)),
@@ -131,10 +134,10 @@ async def record_visits(conn: asyncpg.Connection, clicks: Sequence[Envelope[Link
               FROM fresh HAVING count(*) > 0)
             SELECT new_id, old_id FROM earlier""",
         [outbox.framed(e) for e in clicks], [e.event_id for e in clicks],
-        [e.tenant_id for e in clicks], [e.payload.click_id for e in clicks], [e.payload.referral_code for e in clicks],
-        [e.payload.visitor_id for e in clicks], [e.payload.ip_hash for e in clicks],
-        [e.payload.user_agent for e in clicks], [e.payload.referer for e in clicks], [e.occurred_at for e in clicks],
-        list(returning), float(window_s))
+        packed([e.tenant_id for e in clicks]), [e.payload.click_id for e in clicks],
+        packed([e.payload.referral_code for e in clicks]), packed([e.payload.visitor_id for e in clicks]),
+        packed([e.payload.ip_hash for e in clicks]), packed([e.payload.user_agent for e in clicks]),
+        packed([e.payload.referer for e in clicks]), [e.occurred_at for e in clicks], list(returning), float(window_s))
     return {r["new_id"]: r["old_id"] for r in rows}
 
 
@@ -193,8 +196,8 @@ async def profiles(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
         return {}
     rows = await conn.fetch(
         """SELECT c.tenant_id, c.customer_id, c.email, c.segment FROM customers c
-           JOIN unnest($1::text[], $2::text[]) AS k(t, id) ON c.tenant_id = k.t AND c.customer_id = k.id""",
-        [k[0] for k in keys], [k[1] for k in keys])
+           JOIN unnest(unpack_texts($1), unpack_texts($2)) AS k(t, id) ON c.tenant_id = k.t AND c.customer_id = k.id""",
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]))
     return {(r["tenant_id"], r["customer_id"]): r for r in rows}
 
 
@@ -208,20 +211,22 @@ async def links(conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]) -> di
     rows = await conn.fetch(
         """SELECT s.tenant_id, s.referral_code, s.campaign_id, s.sharer_id, c.status FROM shares s
            JOIN campaigns c USING (tenant_id, campaign_id)
-           JOIN unnest($1::text[], $2::text[]) AS k(t, code) ON s.tenant_id = k.t AND s.referral_code = k.code""",
-        [k[0] for k in keys], [k[1] for k in keys])
+           JOIN unnest(unpack_texts($1), unpack_texts($2)) AS k(t, code)
+             ON s.tenant_id = k.t AND s.referral_code = k.code""",
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]))
     return {(r["tenant_id"], r["referral_code"]): r for r in rows}
 
 
 async def insert_clicks(conn: asyncpg.Connection, clicks: Sequence[Envelope[LinkClicked]]) -> set[tuple[str, uuid.UUID]]:
     rows = await conn.fetch(
         """INSERT INTO clicks (tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent, referer, occurred_at)
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                $8::timestamptz[])
+           SELECT * FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3), unpack_texts($4), unpack_texts($5),
+                                unpack_texts($6), unpack_texts($7), $8::timestamptz[])
            ON CONFLICT DO NOTHING RETURNING tenant_id, click_id""",
-        [e.tenant_id for e in clicks], [e.payload.click_id for e in clicks], [e.payload.referral_code for e in clicks],
-        [e.payload.visitor_id for e in clicks], [e.payload.ip_hash for e in clicks],
-        [e.payload.user_agent for e in clicks], [e.payload.referer for e in clicks], [e.occurred_at for e in clicks])
+        packed([e.tenant_id for e in clicks]), [e.payload.click_id for e in clicks],
+        packed([e.payload.referral_code for e in clicks]), packed([e.payload.visitor_id for e in clicks]),
+        packed([e.payload.ip_hash for e in clicks]), packed([e.payload.user_agent for e in clicks]),
+        packed([e.payload.referer for e in clicks]), [e.occurred_at for e in clicks])
     return {(r["tenant_id"], r["click_id"]) for r in rows}
 
 

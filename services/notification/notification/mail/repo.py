@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from kaskade_platform.texts import packed
 from notification.domain import Notification
 from notification.mail import plan as p
 from notification.mail.render import Item
@@ -24,8 +25,9 @@ async def add_jobs(conn: asyncpg.Connection, notes: Sequence[Notification], cont
                SELECT x.n, x.t, x.r, CASE WHEN EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = x.t
                                                                                  AND c.customer_id = x.r)
                                           THEN now() ELSE now() + $4::interval END
-               FROM unnest($1::uuid[], $2::text[], $3::text[]) AS x(n, t, r) ON CONFLICT DO NOTHING""",
-            [n.notification_id for n in notes], [n.tenant_id for n in notes], [n.recipient_id for n in notes],
+               FROM unnest($1::uuid[], unpack_texts($2), unpack_texts($3)) AS x(n, t, r) ON CONFLICT DO NOTHING""",
+            [n.notification_id for n in notes], packed([n.tenant_id for n in notes]),
+            packed([n.recipient_id for n in notes]),
             contact_wait)
 
 
@@ -86,9 +88,10 @@ async def apply_plan(conn: asyncpg.Connection, plan: p.Plan, now: datetime) -> N
             """INSERT INTO email_messages (message_id, tenant_id, recipient_id, notification_ids, kind, created_at,
                                            due_at)
                SELECT m, t, r, array_agg(n), CASE WHEN count(*) > 1 THEN 'digest' ELSE 'single' END, $5, $5
-               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS x(m, t, r, n)
+               FROM unnest($1::uuid[], unpack_texts($2), unpack_texts($3), $4::uuid[]) AS x(m, t, r, n)
                GROUP BY m, t, r ON CONFLICT DO NOTHING""",
-            [m.message_id for m, _ in pairs], [m.tenant_id for m, _ in pairs], [m.recipient_id for m, _ in pairs],
+            [m.message_id for m, _ in pairs], packed([m.tenant_id for m, _ in pairs]),
+            packed([m.recipient_id for m, _ in pairs]),
             [n for _, n in pairs], now)
         await conn.execute(
             """UPDATE email_jobs j SET status = 'queued', message_id = x.m

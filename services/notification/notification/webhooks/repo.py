@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
+
+from kaskade_platform.texts import packed
 
 ENDPOINT_COLUMNS = "endpoint_id, url, event_types, description, status, disabled_reason, created_at, updated_at"
 
@@ -53,11 +56,12 @@ async def add_deliveries(conn: asyncpg.Connection, items: Sequence[NewDelivery])
             """INSERT INTO webhook_deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type, subject_id,
                                                payload)
                SELECT gen_random_uuid(), x.t, e.endpoint_id, x.e, x.tp, x.s, x.p
-               FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[]) AS x(t, e, tp, s, p)
+               FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3), unpack_texts($4),
+                           unpack_texts($5)::jsonb[]) AS x(t, e, tp, s, p)
                JOIN webhook_endpoints e ON e.tenant_id = x.t AND e.status = 'active' AND x.tp = ANY(e.event_types)
                ON CONFLICT (endpoint_id, event_id) DO NOTHING""",
-            [i.tenant_id for i in items], [i.event_id for i in items], [i.event_type for i in items],
-            [i.subject_id for i in items], [i.payload for i in items])
+            packed([i.tenant_id for i in items]), [i.event_id for i in items], packed([i.event_type for i in items]),
+            packed([i.subject_id for i in items]), packed([orjson.dumps(i.payload).decode() for i in items]))
 
 
 async def claim(conn: asyncpg.Connection, *, now: datetime, lease: timedelta, limit: int, per_endpoint: int,
