@@ -45,6 +45,7 @@ e2e: up
 	@$(WITH_ENV) $(PY) -m pytest -q -m e2e
 
 bench: up
+	@scripts/bench-tools.sh
 	@$(WITH_ENV) $(PY) -m bench
 
 schemas: bootstrap
