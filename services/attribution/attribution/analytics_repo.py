@@ -14,6 +14,7 @@ from attribution.analytics_facts import CustomerFact, CustomerKey, LinkFact, Lin
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import ConversionRecorded, LinkClicked
 from kaskade_platform.dedupe import first_of_each_new
+from kaskade_platform.texts import packed
 
 
 async def upsert_links(conn: asyncpg.Connection, links: dict[LinkKey, LinkFact]) -> None:
@@ -22,8 +23,9 @@ async def upsert_links(conn: asyncpg.Connection, links: dict[LinkKey, LinkFact])
     await conn.execute(
         """INSERT INTO analytics_links AS l (tenant_id, referral_code, campaign_id, sharer_id, shared, shared_on,
                                              channel, message_variant, sharer_segment, sentiment, clicks)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::date[],
-                                $7::text[], $8::text[], $9::text[], $10::smallint[], $11::int[])
+           SELECT * FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), unpack_texts($4), $5::smallint[],
+                                $6::date[], unpack_texts($7), unpack_texts($8), unpack_texts($9), $10::smallint[],
+                                $11::int[])
            ON CONFLICT (tenant_id, referral_code) DO UPDATE SET
              shared = greatest(l.shared, excluded.shared),
              shared_on = coalesce(l.shared_on, excluded.shared_on),
@@ -32,10 +34,10 @@ async def upsert_links(conn: asyncpg.Connection, links: dict[LinkKey, LinkFact])
              sharer_segment = coalesce(l.sharer_segment, excluded.sharer_segment),
              sentiment = coalesce(l.sentiment, excluded.sentiment),
              clicks = l.clicks + excluded.clicks""",
-        [k[0] for k in keys], [k[1] for k in keys], [r.campaign_id for r in rows], [r.sharer_id for r in rows],
-        [r.shared for r in rows], [r.shared_on for r in rows], [r.channel for r in rows],
-        [r.message_variant for r in rows], [r.sharer_segment for r in rows], [r.sentiment for r in rows],
-        [r.clicks for r in rows])
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]), packed([r.campaign_id for r in rows]),
+        packed([r.sharer_id for r in rows]), [r.shared for r in rows], [r.shared_on for r in rows],
+        packed([r.channel for r in rows]), packed([r.message_variant for r in rows]),
+        packed([r.sharer_segment for r in rows]), [r.sentiment for r in rows], [r.clicks for r in rows])
 
 
 async def insert_clicks(conn: asyncpg.Connection,
@@ -44,9 +46,10 @@ async def insert_clicks(conn: asyncpg.Connection,
     clicks not seen before, the only ones to count."""
     new = await conn.fetch(
         """INSERT INTO analytics_clicks (tenant_id, click_id, referral_code)
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[])
+           SELECT * FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3))
            ON CONFLICT DO NOTHING RETURNING tenant_id, click_id""",
-        [e.tenant_id for e in clicks], [e.payload.click_id for e in clicks], [e.payload.referral_code for e in clicks])
+        packed([e.tenant_id for e in clicks]), [e.payload.click_id for e in clicks],
+        packed([e.payload.referral_code for e in clicks]))
     fresh = first_of_each_new(clicks, lambda e: (e.tenant_id, e.payload.click_id),
                               {(r["tenant_id"], r["click_id"]) for r in new})
     return [(e.tenant_id, e.payload.referral_code, e.payload.campaign_id, e.payload.sharer_id) for e in fresh]
@@ -57,10 +60,11 @@ async def insert_conversions(conn: asyncpg.Connection, convs: Sequence[Envelope[
     linked = [e for e in convs if e.payload.referral_code or e.payload.click_id]
     await conn.execute(
         """INSERT INTO analytics_conversions (tenant_id, conversion_id, converted_at, referral_code, click_id)
-           SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[])
+           SELECT * FROM unnest(unpack_texts($1), $2::uuid[], $3::timestamptz[], unpack_texts($4), $5::uuid[])
            ON CONFLICT DO NOTHING""",
-        [e.tenant_id for e in linked], [e.payload.conversion_id for e in linked], [e.occurred_at for e in linked],
-        [e.payload.referral_code for e in linked], [e.payload.click_id for e in linked])
+        packed([e.tenant_id for e in linked]), [e.payload.conversion_id for e in linked],
+        [e.occurred_at for e in linked], packed([e.payload.referral_code for e in linked]),
+        [e.payload.click_id for e in linked])
 
 
 async def upsert_customers(conn: asyncpg.Connection, facts: dict[CustomerKey, CustomerFact]) -> None:
@@ -71,9 +75,9 @@ async def upsert_customers(conn: asyncpg.Connection, facts: dict[CustomerKey, Cu
         """INSERT INTO analytics_customers AS c (tenant_id, campaign_id, customer_id, generation, referrer_id,
                                                  bound_by, bound_path, signed_up, purchased, segment, segment_at,
                                                  first_converted_at, first_shared_at, purchases, refunded_purchases)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::uuid[], $7::text[],
-                                $8::bool[], $9::bool[], $10::text[], $11::timestamptz[], $12::timestamptz[],
-                                $13::timestamptz[], $14::int[], $15::int[])
+           SELECT * FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), $4::int[], unpack_texts($5),
+                                $6::uuid[], unpack_texts($7), $8::bool[], $9::bool[], unpack_texts($10),
+                                $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::int[], $15::int[])
            ON CONFLICT (tenant_id, campaign_id, customer_id) DO UPDATE SET
              generation = least(c.generation, excluded.generation),
              referrer_id = coalesce(c.referrer_id, excluded.referrer_id),
@@ -101,9 +105,10 @@ async def upsert_customers(conn: asyncpg.Connection, facts: dict[CustomerKey, Cu
               OR (excluded.segment IS NOT NULL AND (c.segment_at IS NULL OR excluded.segment_at < c.segment_at))
               OR least(c.first_converted_at, excluded.first_converted_at) IS DISTINCT FROM c.first_converted_at
               OR least(c.first_shared_at, excluded.first_shared_at) IS DISTINCT FROM c.first_shared_at""",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [r.generation for r in rows],
-        [r.referrer_id for r in rows], [r.bound_by for r in rows], [r.bound_path for r in rows],
-        [r.signed_up for r in rows], [r.purchased for r in rows], [r.segment for r in rows],
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]), packed([k[2] for k in keys]),
+        [r.generation for r in rows], packed([r.referrer_id for r in rows]), [r.bound_by for r in rows],
+        packed([r.bound_path for r in rows]), [r.signed_up for r in rows], [r.purchased for r in rows],
+        packed([r.segment for r in rows]),
         [r.segment_at for r in rows], [r.first_converted_at for r in rows], [r.first_shared_at for r in rows],
         [r.purchases for r in rows], [r.refunded_purchases for r in rows])
 
@@ -114,9 +119,10 @@ async def place_customers(conn: asyncpg.Connection, places: dict[CustomerKey, in
     keys = sorted(places)
     await conn.execute(
         """INSERT INTO analytics_customers AS c (tenant_id, campaign_id, customer_id, generation)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+           SELECT * FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), $4::int[])
            ON CONFLICT (tenant_id, campaign_id, customer_id) DO UPDATE SET generation = excluded.generation""",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [places[k] for k in keys])
+        packed([k[0] for k in keys]), packed([k[1] for k in keys]), packed([k[2] for k in keys]),
+        [places[k] for k in keys])
 
 
 async def first_full_refunds(conn: asyncpg.Connection,
