@@ -10,7 +10,7 @@ import pytest
 
 from kaskade_platform.db import create_pool
 from kaskade_platform.migrations import migrate
-from kaskade_platform.texts import NULL, SEP, packed
+from kaskade_platform.texts import NULL, SEP, columns, packed
 
 pytestmark = pytest.mark.integration
 SCHEMA = "kaskade_bench"
@@ -58,3 +58,13 @@ def test_plain_ids_travel_delimited_and_awkward_ones_as_json() -> None:
     assert packed([f"a{SEP}b"]).startswith("[")
     assert packed([NULL]).startswith("[")
     assert packed([""]).startswith("[")
+
+
+async def test_columns_of_rows_unnest_back_into_the_rows(conn: Any) -> None:
+    rows = [("t1", 1, "a"), ("t2", 2, None)]
+    args = columns(rows, 3, texts=(0, 2))
+    assert isinstance(args[0], str) and args[1] == [1, 2] and isinstance(args[2], str)
+    back = await conn.fetch("SELECT * FROM unnest(unpack_texts($1), $2::int[], unpack_texts($3)) AS x(t, n, s)", *args)
+    assert [tuple(r) for r in back] == rows
+    empty = columns([], 3, texts=(0,))
+    assert await conn.fetchval("SELECT count(*) FROM unnest(unpack_texts($1), $2::int[], $3::text[])", *empty) == 0
