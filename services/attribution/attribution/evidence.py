@@ -92,6 +92,9 @@ async def look_up(conn: asyncpg.Connection, convs: list[Envelope[ConversionRecor
 async def _first_clicks(conn: asyncpg.Connection, k: Lookups, convs: list[Envelope[ConversionRecorded]]) -> None:
     """Under first click, the referral goes to the visitor's earliest click of the campaign within
     the window; only first-time referrals (unbound customers) need it."""
+    if domain.DEFAULT_TERMS.model is not AttributionModel.first_click and all(
+            t.model is not AttributionModel.first_click for t in k.terms.values()):
+        return  # every campaign in the batch credits the last click: routing each conversion twice buys nothing
     wanted = []
     for e in convs:
         r = k.route(e)
