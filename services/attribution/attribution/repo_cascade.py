@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import asyncpg
 import orjson
@@ -159,12 +159,13 @@ async def record(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
         *columns(outcomes, 11, texts=(0, 2, 3, 4, 5, 7, 9, 10)), *columns(b, 10, texts=(0, 1, 2, 3, 7, 8)),
         *columns(devices, 5, texts=(0, 2, 3, 4)), *columns(orders, 3, texts=(0, 1)),
         *columns(rejections, 8, texts=(0, 2, 3, 4, 5, 6)))
-    out = Recorded(set(), [], [])
-    for r in sorted(rows, key=lambda r: r["at"] or datetime.min.replace(tzinfo=timezone.utc)):
+    out, refunds = Recorded(set(), [], []), []
+    for r in rows:
         if r["kind"] == "fresh":
             out.fresh.add((r["tenant_id"], r["conversion_id"]))
         elif r["kind"] == "refund":
-            out.refunds.append(r["envelope"])
+            refunds.append((r["at"], r["envelope"]))
         else:
             out.seeders_with_trees.append((r["tenant_id"], r["customer"]))
+    out.refunds = [envelope for _, envelope in sorted(refunds, key=lambda h: h[0])]
     return out
