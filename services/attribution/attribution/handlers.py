@@ -143,8 +143,8 @@ class Attribution:
         done = await repo_cascade.record(
             conn,
             outcomes=[(e.tenant_id, e.payload.conversion_id, f.campaign_id, e.payload.customer_id,  # type: ignore
-                       x.decision.outcome.value, getattr(f, "referrer_id", None), getattr(f, "generation", None),
-                       getattr(f, "reason", None), e.payload.amount_minor, e.payload.currency, e.payload.order_id)
+                       x.decision.outcome.value, *_verdict_columns(f), e.payload.amount_minor, e.payload.currency,
+                       e.payload.order_id)
                       for x, (e, f) in zip(decided, facts)],
             bindings=bound,  # type: ignore[arg-type]
             devices=[(e.tenant_id, e.payload.conversion_id, e.payload.customer_id, *x.device)
@@ -191,6 +191,16 @@ class Attribution:
         due = first_of_each_new(due, lambda es: (es[0].tenant_id, es[0].payload.refund_id), fresh)
         return [new_envelope(reversal(e.payload, sale), tenant_id=e.tenant_id, occurred_at=e.occurred_at, causation=e)
                 for e, sale in due]
+
+
+def _verdict_columns(fact: Any) -> tuple[str | None, int | None, str | None]:
+    """(referrer, generation, reason) of a verdict. Asked by type: a field a pydantic model lacks
+    costs a raised and caught AttributeError, once per conversion."""
+    if isinstance(fact, ConversionAttributed):
+        return fact.referrer_id, fact.generation, None
+    if isinstance(fact, AttributionRejected):
+        return fact.referrer_id, None, fact.reason
+    return None, None, fact.reason
 
 
 def _sale(fact: Any) -> Attributed | None:

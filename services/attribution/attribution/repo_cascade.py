@@ -23,7 +23,8 @@ async def bindings_for(conn: asyncpg.Connection,
                        keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Binding]:
     keys = list(keys)
     rows = await conn.fetch(
-        """SELECT b.* FROM bindings b
+        """SELECT b.tenant_id, b.referee_id, b.referrer_id, b.root_seeder_id, b.generation, b.conversion_id,
+                  b.parent_conversion_id, b.upline, b.campaign_id FROM bindings b
            JOIN unnest(unpack_texts($1), unpack_texts($2)) AS k(t, c) ON b.tenant_id = k.t AND b.referee_id = k.c""",
         packed([k[0] for k in keys]), packed([k[1] for k in keys]))
     return {(r["tenant_id"], r["referee_id"]): Binding(

@@ -66,6 +66,9 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
     """The fraud signals and the customer's queue for a whole batch, in one round trip."""
     if not probes:
         return []
+    # `OFFSET 0` keeps each device check an index probe: without it Postgres may plan the EXISTS
+    # as a hash of every stored device (a custom plan for 500 probes against 99,000 devices did),
+    # a cost that grows with history.
     cols: list[Any] = [[getattr(p, f) for p in probes] for f in Probe.__slots__]
     cols[:6] = [packed(c) for c in cols[:6]]  # the text fields come first
     rows = await conn.fetch(
@@ -77,9 +80,9 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
                   SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.ip_hash = k.ip
                     AND c.clicked_at > k.lo AND c.clicked_at <= k.hi LIMIT k.ipcap) y) END AS by_ip,
               k.referrer IS NOT NULL AND EXISTS (SELECT 1 FROM customer_devices d WHERE d.tenant_id = k.t
-                  AND d.customer_id = k.referrer AND d.visitor_id = k.v) AS referrer_visitor,
+                  AND d.customer_id = k.referrer AND d.visitor_id = k.v OFFSET 0) AS referrer_visitor,
               k.referrer IS NOT NULL AND EXISTS (SELECT 1 FROM customer_devices d WHERE d.tenant_id = k.t
-                  AND d.customer_id = k.referrer AND d.ip_hash = k.ip) AS referrer_ip,
+                  AND d.customer_id = k.referrer AND d.ip_hash = k.ip OFFSET 0) AS referrer_ip,
               (SELECT o.conversion_id FROM attributed_orders o WHERE o.tenant_id = k.t AND o.order_id = k.ord)
                   AS order_owner,
               EXISTS (SELECT 1 FROM held_conversions h WHERE h.tenant_id = k.t AND h.customer_id = k.c) AS held
