@@ -8,14 +8,19 @@
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from kaskade_devtools.groups import own_names, start_at_end
 
 ROOT = Path(__file__).resolve().parent
 SERVICE_ROLES = ("share_ingest", "attribution", "reward", "notification")
@@ -78,7 +83,15 @@ def infra() -> Iterator[Infra]:
             os.environ[f"KASKADE_{role.upper()}_DATABASE_URL"] = url
     if found is None:
         pytest.fail(HOW_TO, pytrace=False)
+    # The services started by the tests, in process or not, join consumer groups of this session's
+    # own, at the end of every topic: what earlier runs left there is not theirs to read.
+    names = own_names(f"test-{secrets.token_hex(3)}")
+    with ThreadPoolExecutor(1) as thread:  # its own event loop, apart from the tests' ones
+        thread.submit(asyncio.run, start_at_end(found.kafka_bootstrap_servers, names)).result()
+    os.environ.update(names)
     yield found
+    for name in names:
+        os.environ.pop(name, None)
     for c in reversed(containers):
         c.stop()  # type: ignore[attr-defined]
 

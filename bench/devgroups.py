@@ -1,9 +1,9 @@
 """The dev stack's consumer groups, left as the benchmark found them.
 
 Every phase publishes onto the shared topics under tenants of its own: the reward phase alone puts
-over 100,000 verdicts on kaskade.rewards.v1. The dev stack's groups (`make run`, and tests run in a
-working tree) would then have to read all of that before anything of theirs: the dev notification
-group once had 455,582 rewards to go, and its tests timed out. Each partition a dev group had read
+over 100,000 verdicts on kaskade.rewards.v1. The dev stack's groups (`make services`; the demo and
+the tests join groups of their own, kaskade_devtools.groups) would then have to read all of that
+before anything of theirs: the dev notification group once had 455,582 rewards to go. Each partition a dev group had read
 to the end when the benchmark started is moved to its end when it ends, which skips the
 benchmark's records only, because no dev service may run during a benchmark (the phases report
 one when they find it). So is each partition the group has never committed on, and each topic
@@ -17,7 +17,8 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from bench.kafka_io import partition_lags, start_group_at_end
+from bench.kafka_io import partition_lags
+from kaskade_devtools.groups import start_group_at_end
 from kaskade_contracts import topics
 
 _SHARED = (topics.TENANTS.name, topics.CAMPAIGNS.name, topics.ERASURES.name)

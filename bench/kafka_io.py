@@ -360,25 +360,3 @@ class TenantEvents:
     @property
     def total(self) -> int:
         return sum(self.by_type.values())
-
-
-async def start_group_at_end(bootstrap: str, group: str, topics: Sequence[str],
-                             keep: Iterable[TopicPartition] = ()) -> int:
-    """Commit the end of every partition of `topics` but those to `keep` for `group`, so it reads
-    only what comes next (a bench's own consumer group skips the history earlier runs left).
-    Returns how many partitions were moved."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await c.start()
-    try:
-        await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
-        parts = [TopicPartition(t, p) for t in topics for p in (c.partitions_for_topic(t) or ())]
-        kept = set(keep)
-        parts = [tp for tp in parts if tp not in kept]
-        if not parts:
-            return 0
-        ends = await c.end_offsets(parts)
-        c.assign(parts)
-        await c.commit({tp: off for tp, off in ends.items()})
-        return len(parts)
-    finally:
-        await c.stop()

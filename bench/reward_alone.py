@@ -37,7 +37,8 @@ import asyncpg
 from bench.backlog import work_off
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
-from bench.kafka_io import Tap, TenantEvents, producer, send_all, start_group_at_end
+from bench.kafka_io import Tap, TenantEvents, producer, send_all
+from kaskade_devtools.groups import start_group_at_end
 from bench.messages import outgoing
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope

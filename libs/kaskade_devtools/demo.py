@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import uuid
 from typing import Any
@@ -21,6 +22,7 @@ import httpx
 
 from kaskade_contracts import topics
 from kaskade_devtools.demo_report import report
+from kaskade_devtools.groups import own_names, start_at_end
 from kaskade_devtools.sinks import MailSink, WebhookSink
 from kaskade_devtools.stack import ROOT, Stack
 from kaskade_devtools.testing import TopicWatcher, for_tenant, register_tenant
@@ -160,9 +162,12 @@ async def run(stack: Stack) -> int:
 
 def main() -> int:
     smtp_port = os.environ.get("KASKADE_DEMO_SMTP_PORT", "2525")
+    # Consumer groups of this run's own: whatever earlier runs left on the broker is not its to read.
+    names = own_names(f"demo-{secrets.token_hex(3)}")
+    asyncio.run(start_at_end(os.environ["KASKADE_KAFKA_BOOTSTRAP_SERVERS"], names))
     stack = Stack(log_dir=ROOT / ".local/demo-logs", http_port=int(os.environ.get("KASKADE_DEMO_PORT", "8000")),
                   extra_env={"KASKADE_NOTIFICATION_SMTP_HOST": "127.0.0.1", "KASKADE_NOTIFICATION_SMTP_PORT": smtp_port,
-                             "KASKADE_NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK": "true"})
+                             "KASKADE_NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK": "true", **names})
     print("Starting share-ingest, attribution, reward and notification as four processes ...")
     try:
         stack.start(timeout=90)

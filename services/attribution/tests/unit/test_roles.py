@@ -16,7 +16,7 @@ DSN = "postgresql://attribution@127.0.0.1:1/kaskade"  # never connected to: buil
 ])
 def test_decisions_and_the_projection_can_run_in_separate_processes(decisions: bool, analytics: bool,
                                                                      groups: list[str]) -> None:
-    runtime = build(Settings(database_url=DSN, decisions=decisions, analytics=analytics))
+    runtime = build(Settings(database_url=DSN, service_name="attribution", decisions=decisions, analytics=analytics))
     assert [c.group_id for c in runtime.consumers] == groups
     # The hold sweep belongs to the decisions: an analytics-only process must not decide anything.
     assert len(runtime.periodic_jobs) == (1 if decisions else 0)

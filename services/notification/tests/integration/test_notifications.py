@@ -92,7 +92,7 @@ async def test_a_declined_reward_is_passed_over_not_dead_lettered(admin: asyncpg
 
 
 async def test_garbage_is_dead_lettered_while_its_neighbour_is_recorded(admin: asyncpg.Pool, tenant: str,
-                                                                        infra: Any) -> None:
+                                                                        infra: Any, service: Any) -> None:
     neighbour = granted(tenant, "anna")
     async with TopicWatcher(infra.kafka_bootstrap_servers, (topics.REWARDS.dead_letter,),
                             keep=for_tenant(tenant)) as dlq:
@@ -105,6 +105,6 @@ async def test_garbage_is_dead_lettered_while_its_neighbour_is_recorded(admin: a
     headers = dict(dead.record.headers)
     assert (headers["kaskade-dlq-reason"], headers["kaskade-dlq-source-topic"]) == (b"undecodable",
                                                                                    topics.REWARDS.name.encode())
-    assert headers["kaskade-dlq-consumer-group"] == b"notification"
+    assert headers["kaskade-dlq-consumer-group"] == service.settings.service_name.encode()
     assert dead.record.value == b"\x00\xffnot an event"
     assert [r["source_event_id"] for r in rows] == [neighbour.event_id]
