@@ -12,8 +12,8 @@ import asyncio
 import os
 import secrets
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
