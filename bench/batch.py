@@ -15,9 +15,8 @@ runs the relay inside the first HTTP instance instead). One HTTP process spent a
 waiting on Postgres and Kafka and topped out at 10-13k events/s; two took 13.4-14.2k in the same
 hour (8 clients each time).
 
-Only share-ingest runs while timed; attribution and reward read those events afterwards
-(bench.ingest.drain_downstream). The conversions carry no referral code, so that they end there
-instead of becoming rewards and notifications; intake does the same work for them either way.
+Only share-ingest runs; nothing reads those events afterwards (see bench.ingest). The
+conversions carry no referral code; intake does the same work for them either way.
 """
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ import orjson
 
 from bench.config import TARGET_BATCH_EVENTS_PER_S, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
-from bench.ingest import (RELAY_ENV, AdminCounts, drain_downstream, pid_of, relay_pid, separate_relay, share_ingest_alone,
+from bench.ingest import (RELAY_ENV, AdminCounts, pid_of, relay_pid, separate_relay, share_ingest_alone,
                           still_running, tenant_with_links)
 from bench.kafka_io import Landed, TenantEvents
 from bench.load import percentile
@@ -153,5 +152,4 @@ async def run_batch(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]:
             "events_per_s": round(arrivals.total / seconds, 1) if seconds > 0 else None})
         result["foreign_services"] = sorted(set(result["foreign_services"]) |
                                             set(foreign_services(set(pids.values()), ("share_ingest",))))
-    result["drain"] = await drain_downstream(cfg, "batch")
     return result

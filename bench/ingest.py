@@ -1,11 +1,12 @@
 """share-ingest on its own for the HTTP phases, a tenant and its referral links, the
-hello-world process the redirect is held against, and the drain afterwards.
+hello-world process the redirect is held against.
 
 share-ingest runs as in production: `python -m share_ingest` started by kaskade_devtools' Stack
 (uvicorn, uvloop, one worker). The tenant is registered through the operator API and the links
-are created over the public API, as a product backend would. What it publishes meanwhile waits
-on the topics for attribution's consumer group, so each phase ends by letting attribution and
-reward read it (untimed): the next run, a test's or the kaskade phase's, then starts level.
+are created over the public API, as a product backend would. What it publishes stays on the
+topics, read by nobody: the other phases, the tests and `make run` run the services in consumer
+groups of their own that start at the end of every topic, and the dev stack's groups are moved
+past it when the benchmark ends (bench.devgroups).
 """
 from __future__ import annotations
 
@@ -22,15 +23,8 @@ import asyncpg
 import httpx
 
 from bench.config import LOG_DIR, ROOT, BenchConfig
-from bench.kafka_io import group_lag
-from kaskade_contracts import topics
 from kaskade_devtools.stack import Stack
 from kaskade_devtools.testing import register_tenant
-
-
-# The consumer groups downstream of share-ingest's facts, and what each reads.
-DOWNSTREAM = {"attribution": (topics.SHARES.name, topics.CLICKS.name, topics.CONVERSIONS.name),
-              "reward": (topics.ATTRIBUTIONS.name,)}
 
 
 def _port_taken(port: int) -> bool:
@@ -191,28 +185,3 @@ class AdminCounts:
 
     async def close(self) -> None:
         await self.conn.close()
-
-
-async def _downstream_lag(cfg: BenchConfig) -> dict[str, int]:
-    return {group: await group_lag(cfg.bootstrap, group, inputs) for group, inputs in DOWNSTREAM.items()}
-
-
-async def drain_downstream(cfg: BenchConfig, phase: str, timeout: float = 90.0) -> dict[str, Any]:
-    """Run attribution and reward until they have read everything on their input topics (twice
-    in a row, a second apart: attribution's output reaches reward's input a moment later)."""
-    t0, lag = time.monotonic(), await _downstream_lag(cfg)
-    result: dict[str, Any] = {"lag_before": lag}
-    if any(lag.values()):
-        stack = Stack(log_dir=LOG_DIR / phase / "drain", extra_env=dict(cfg.service_env))
-        try:
-            stack.start(*DOWNSTREAM, timeout=cfg.startup_timeout_s)  # from the main thread, as above
-            settled = 0
-            while settled < 2 and time.monotonic() - t0 < timeout:
-                await asyncio.sleep(1)
-                lag = await _downstream_lag(cfg)
-                settled = settled + 1 if not any(lag.values()) else 0
-        except Exception as exc:  # noqa: BLE001 - the phase's figures stand; the lag left is reported
-            result["error"] = f"{type(exc).__name__}: {exc}"
-        finally:
-            await asyncio.to_thread(stack.stop)
-    return {**result, "lag_left": lag, "seconds": round(time.monotonic() - t0, 1)}

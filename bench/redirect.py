@@ -22,7 +22,7 @@ import httpx
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
 from bench.httpload import open_loop, with_loadgen, wrk
-from bench.ingest import (AdminCounts, drain_downstream, hello_world, pid_of, relay_pid, share_ingest_alone,
+from bench.ingest import (AdminCounts, hello_world, pid_of, relay_pid, share_ingest_alone,
                           still_running, tenant_with_links)
 from bench.kafka_io import Tap, TenantEvents
 from bench.visitors import NEW_VISITORS, RETURNING, wrk_script
@@ -107,5 +107,4 @@ async def run_redirect(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, An
             result["clicks_on_kafka"] = published.total
         result["foreign_services"] = sorted(set(result["foreign_services"]) |
                                             set(foreign_services(set(pids.values()), ("share_ingest",))))
-    result["drain"] = await drain_downstream(cfg, "redirect")
     return result

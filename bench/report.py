@@ -84,13 +84,6 @@ def http_warnings(results: dict[str, Any]) -> list[str]:
                        f"socket errors, {run.get('unanswered') or 0} unanswered")
     if b.get("rejected") or b.get("failed_requests"):
         out.append(f"batch: {b.get('rejected')} items rejected, failed requests {b.get('failed_requests')}")
-    for phase, p in (("redirect", r), ("batch", b)):
-        left = {g: n for g, n in ((p.get("drain") or {}).get("lag_left") or {}).items() if n}
-        if left:
-            out.append(f"{phase}: its events were still unread by {left} after the drain: the next run of those "
-                       "services, a test's or the kaskade phase's, reads them first")
-        if (p.get("drain") or {}).get("error"):
-            out.append(f"{phase}: the drain failed: {p['drain']['error']}")
     if b.get("batches_ran_out"):
         out.append("batch: the prepared batches ran out before the time was up (the service beat 1.5 x the target)")
     busy = {**{label: run.get("cpu_cores") for label, run in runs.items()}, "batch": b.get("cpu_cores")}
