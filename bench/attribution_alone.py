@@ -37,12 +37,12 @@ from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
 from bench.backlog import work_off
 from bench.kafka_io import Tap, TenantEvents, producer, send_all
-from kaskade_devtools.groups import start_group_at_end
 from bench.messages import outgoing
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import ConversionKind, ConversionRecorded
 from kaskade_contracts.ids import uuid7
+from kaskade_devtools.groups import start_group_at_end
 from kaskade_devtools.stack import Stack
 
 TARGET_CONVERSIONS_PER_S = 10_000.0

@@ -3,12 +3,12 @@
 Every phase publishes onto the shared topics under tenants of its own: the reward phase alone puts
 over 100,000 verdicts on kaskade.rewards.v1. The dev stack's groups (`make services`; the demo and
 the tests join groups of their own, kaskade_devtools.groups) would then have to read all of that
-before anything of theirs: the dev notification group once had 455,582 rewards to go. Each partition a dev group had read
-to the end when the benchmark started is moved to its end when it ends, which skips the
-benchmark's records only, because no dev service may run during a benchmark (the phases report
-one when they find it). So is each partition the group has never committed on, and each topic
-the benchmark created: a group that never ran (on a fresh machine, before the first `make run`)
-would otherwise begin with the benchmark's records. A partition with records left before the
+before anything of theirs: the dev notification group once had 455,582 rewards to go. Each
+partition a dev group had read to the end when the benchmark started is moved to its end when it
+ends, which skips the benchmark's records only, because no dev service may run during a benchmark
+(the phases report one when they find it). So is each partition the group has never committed on,
+and each topic the benchmark created: a group that never ran (on a fresh machine, before the first
+`make services`) would otherwise begin with the benchmark's records. A partition with records left before the
 benchmark keeps them, and the benchmark's after them: one committed offset cannot skip the one
 without the other.
 """
@@ -18,8 +18,8 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from bench.kafka_io import partition_lags
-from kaskade_devtools.groups import start_group_at_end
 from kaskade_contracts import topics
+from kaskade_devtools.groups import start_group_at_end
 
 _SHARED = (topics.TENANTS.name, topics.CAMPAIGNS.name, topics.ERASURES.name)
 # Each dev group and the topics it reads (group id = the service's default name).

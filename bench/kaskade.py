@@ -21,10 +21,10 @@ from bench.config import BENCH_GROUPS, LOG_DIR, ROOT, BenchConfig
 from bench.cpu import CpuMeter, foreign_services
 from bench.groups import group_members
 from bench.kafka_io import Tap, group_lag, producer, send_all
-from kaskade_devtools.groups import start_group_at_end
 from bench.load import run_latency, run_throughput
 from bench.messages import record_share
 from kaskade_contracts import topics
+from kaskade_devtools.groups import start_group_at_end
 from kaskade_devtools.stack import SERVICES, Stack
 
 IDLE_S = 2.0

@@ -38,13 +38,13 @@ from bench.backlog import work_off
 from bench.config import LOG_DIR, BenchConfig
 from bench.cpu import CpuMeter
 from bench.kafka_io import Tap, TenantEvents, producer, send_all
-from kaskade_devtools.groups import start_group_at_end
 from bench.messages import outgoing
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import (AttributionPath, CampaignDefined, CampaignStatus, CampaignTerms,
                                       ConversionAttributed, ConversionKind, RewardRule)
 from kaskade_contracts.ids import uuid7
+from kaskade_devtools.groups import start_group_at_end
 from kaskade_devtools.stack import Stack
 
 TARGET_HOT_PER_S = 5_000.0
