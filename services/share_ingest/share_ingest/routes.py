@@ -44,7 +44,7 @@ def _batch_command(raw: dict[str, Any]) -> tuple[Any, datetime | None]:
     """One batch item as its intake command, validated once (the item models document the shape;
     validating into them and then into the command cost a third of the batch's CPU)."""
     kind = raw.get("type")
-    if kind not in _COMMAND:
+    if not isinstance(kind, str) or kind not in _COMMAND:  # a list or object is no dict key
         _ITEM.validate_python(raw)  # raises the union's own error: which `type` values exist
     fields = {k: v for k, v in raw.items() if k not in ("type", "occurred_at")}
     minted = _MINTED.get(kind)

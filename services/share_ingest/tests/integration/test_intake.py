@@ -145,6 +145,34 @@ async def test_the_schema_refuses_facts_referring_to_nothing_and_never_deletes_w
         await conn.close()
 
 
+async def test_the_reference_checks_probe_the_rows_written_never_every_share(
+        client: httpx.AsyncClient, tenant: str) -> None:
+    """A connection plans its checks once, often while shares are few: a check planned as a hash
+    of every share would read them all at every click batch, more as shares accumulate."""
+    r = await share(client, tenant)
+    assert r.status_code == 201, r.text
+    conn = await asyncpg.connect(os.environ["KASKADE_SHARE_INGEST_DATABASE_URL"], server_settings={
+        "search_path": "share_ingest"})
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                """INSERT INTO clicks (tenant_id, click_id, referral_code, visitor_id, ip_hash, user_agent, referer,
+                                       occurred_at)
+                   SELECT $1, gen_random_uuid(), $2, 'v' || g, 'ip', 'ua', '', now() FROM generate_series(1, 5000) g""",
+                tenant, r.json()["referral_code"])
+            await conn.execute(
+                """INSERT INTO conversions (tenant_id, conversion_id, campaign_id, customer_id, kind, amount_minor,
+                                            currency, occurred_at)
+                   SELECT $1, gen_random_uuid(), 'default', 'c' || g, 'signup', 0, 'EUR', now()
+                   FROM generate_series(1, 5000) g""", tenant)
+            scans = dict(await conn.fetch("SELECT relname, seq_scan FROM pg_stat_xact_user_tables "
+                                          "WHERE relname IN ('shares', 'campaigns') AND schemaname = 'share_ingest'"))
+        assert scans == {"shares": 0, "campaigns": 0}
+        assert await conn.fetchval("SELECT count(*) FROM clicks WHERE tenant_id = $1", tenant) == 5000
+    finally:
+        await conn.close()
+
+
 @pytest.mark.parametrize("path, body, field", [
     ("/v1/shares", {"sharer_id": "anna", "channel": "pigeon"}, "body.channel"),
     ("/v1/shares", {"sharer_id": "anna", "channel": "email", "sentiment": 3}, "body.sentiment"),
