@@ -26,6 +26,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from attribution import analytics_queries as q
+from attribution import analytics_repo
+from attribution.analytics_facts import CustomerFact
 from attribution.analytics_handlers import TOPICS, consume_analytics
 from attribution.analytics_queries import Dimension
 from attribution.config import Settings
@@ -319,3 +321,24 @@ async def test_an_erased_customer_leaves_no_id_and_the_figures_keep_their_shape(
 async def test_figures_are_per_tenant(loaded: Loaded, projection: ServiceRuntime) -> None:
     assert await figures(projection, q.funnel, f"an-{uuid.uuid4().hex[:10]}") == []
     assert await figures(projection, q.k_factor, loaded.tenant.replace("an-", "zz-")) == []
+
+
+async def test_a_verdict_updates_its_customers_row_in_place(projection: ServiceRuntime) -> None:
+    """The conversion inserts a customer's row, the verdict then sets the referrer. With the key as
+    the table's only index and room kept on each page, that update writes no index entry (a
+    heap-only update); with referrer_id indexed, every attributed purchase wrote three."""
+    tenant, at = f"an-{uuid.uuid4().hex[:10]}", datetime(2024, 5, 1, tzinfo=timezone.utc)
+    key = (tenant, "spring", "ben")
+    # The backend's counts not flushed yet (earlier transactions' too): the difference is this update's.
+    counts = ("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+              "WHERE relid = 'attribution.analytics_customers'::regclass")
+    async with projection.pool.acquire() as conn, conn.transaction():
+        await analytics_repo.upsert_customers(conn, {key: CustomerFact(purchases=1, first_converted_at=at)})
+        before = await conn.fetchrow(counts)
+        await analytics_repo.upsert_customers(conn, {key: CustomerFact(
+            generation=1, referrer_id="anna", bound_by=uuid.uuid4(), bound_path="click")})
+        after = await conn.fetchrow(counts)
+        row = await conn.fetchrow("SELECT referrer_id, generation, purchases FROM analytics_customers "
+                                  "WHERE tenant_id = $1 AND customer_id = 'ben'", tenant)
+    assert (row["referrer_id"], row["generation"], row["purchases"]) == ("anna", 1, 1)
+    assert (after["n_tup_upd"] - before["n_tup_upd"], after["n_tup_hot_upd"] - before["n_tup_hot_upd"]) == (1, 1)
