@@ -20,15 +20,15 @@ from aiokafka import AIOKafkaProducer
 
 # Keys repeat a lot (one campaign, one tenant); remembering their hash saves computing it again.
 _KEY_CACHE_MAX = 100_000
-_WORD, _M = struct.Struct("<I"), 0x5BD1E995
+_WORD, _M, _SEED = struct.Struct("<I"), 0x5BD1E995, 0x9747B28C
 
 
-def murmur2(key: bytes) -> int:
+def murmur2_in_python(key: bytes) -> int:
     """Kafka's murmur2, as the Java client's DefaultPartitioner and aiokafka's partitioner hash a
-    key, but four bytes at a time: aiokafka's reads them one by one, and hashing the unique keys
-    of a bulk intake took a sixth of the relay's CPU (31-byte key: 4.4 against 2.4 µs)."""
+    key, but four bytes at a time: aiokafka's reads them one by one (31-byte key: 3.2 against
+    6.1 µs). Where the C one below is missing, this is the one used."""
     n = len(key)
-    h = 0x9747B28C ^ n
+    h = _SEED ^ n
     cut = n & ~3
     for (k,) in _WORD.iter_unpack(key[:cut]):
         k = (k * _M) & 0xFFFFFFFF
@@ -43,6 +43,17 @@ def murmur2(key: bytes) -> int:
         h = ((h ^ key[cut]) * _M) & 0xFFFFFFFF
     h = ((h ^ (h >> 13)) * _M) & 0xFFFFFFFF
     return h ^ (h >> 15)
+
+
+try:
+    from murmurhash2 import murmurhash2 as _murmurhash2
+except ImportError:  # no wheel for this platform
+    murmur2 = murmur2_in_python
+else:
+    def murmur2(key: bytes) -> int:
+        """Kafka's murmur2 in C (the same function, 0.26 against 3.2 µs for a 31-byte key): the
+        unique keys of a bulk intake are each hashed once, and took a sixth of the relay's CPU."""
+        return _murmurhash2(key, _SEED)
 
 
 @dataclass(slots=True)
