@@ -58,4 +58,17 @@ def derived_uuid(namespace: uuid.UUID, name: str, source: uuid.UUID) -> uuid.UUI
 
 def _v7(ms: int, rand80: int) -> uuid.UUID:
     # unix_ts_ms (48) | version 7 (4) | rand_a (12) | variant 0b10 (2) | rand_b (62)
-    return uuid.UUID(int=ms << 80 | 0x7 << 76 | (rand80 >> 68) << 64 | 0b10 << 62 | rand80 & (1 << 62) - 1)
+    return _uuid_of(ms << 80 | 0x7 << 76 | (rand80 >> 68) << 64 | 0b10 << 62 | rand80 & (1 << 62) - 1)
+
+
+_UUID, _new, _set, _UNKNOWN = uuid.UUID, object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+
+
+def _uuid_of(value: int) -> uuid.UUID:
+    """`uuid.UUID(int=value)` for a value already known to fit in 128 bits, set as its __init__
+    sets it, without the argument checks of that pure-Python __init__: 0.35 against 0.8 µs. Every
+    event a service emits mints an id (two for a new correlation)."""
+    u = _new(_UUID)
+    _set(u, "int", value)
+    _set(u, "is_safe", _UNKNOWN)
+    return u

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -16,7 +17,7 @@ from kaskade_contracts import envelope as envelope_module
 from kaskade_contracts import events, schemas, topics
 from kaskade_contracts.envelope import (Contract, EnvelopeError, Payload, decode_envelope, encode_envelope,
                                         new_envelope, registered)
-from kaskade_contracts.ids import uuid7, uuid7_time_ms
+from kaskade_contracts.ids import derived_uuid, uuid7, uuid7_time_ms
 
 TENANT = "acme-shop"
 AT = datetime(2024, 5, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
@@ -463,3 +464,14 @@ def test_a_forked_process_never_mints_the_ids_its_parent_will() -> None:
     theirs = {data[i:i + 16][6:] for i in range(0, len(data), 16)}  # the random bits, without the time
     mine = {uuid7().bytes[6:] for _ in range(300)}
     assert len(theirs) == 300 and not theirs & mine
+
+
+def test_a_minted_id_is_a_uuid_like_any_other() -> None:
+    """Ids are built without UUID's own __init__ (see ids._uuid_of): they must behave as if they were not."""
+    minted = uuid7()
+    same = uuid.UUID(int=minted.int)
+    assert type(minted) is uuid.UUID and minted == same and hash(minted) == hash(same)
+    assert str(minted) == str(same) and minted.bytes == same.bytes and minted.is_safe is same.is_safe
+    assert uuid.UUID(str(minted)) == minted and pickle.loads(pickle.dumps(minted)) == minted
+    derived = derived_uuid(uuid.NAMESPACE_URL, "reward/referrer", minted)
+    assert (derived.version, derived.variant) == (7, uuid.RFC_4122) and uuid7_time_ms(derived) == uuid7_time_ms(minted)

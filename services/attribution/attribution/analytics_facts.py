@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from kaskade_contracts.envelope import Envelope
 from kaskade_contracts.events import ConversionAttributed, ConversionRecorded, ShareRecorded
@@ -25,8 +24,7 @@ def _least(a: T | None, b: T | None) -> T | None:
     return b if a is None else a if b is None else min(a, b)  # type: ignore[type-var]
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerFact:
+class CustomerFact(NamedTuple):
     generation: int | None = None
     referrer_id: str | None = None
     bound_by: uuid.UUID | None = None
@@ -34,15 +32,15 @@ class CustomerFact:
     signed_up: bool = False
     purchases: int = 0  # attributed purchases ...
     refunded_purchases: int = 0  # ... and how many of them were refunded in full
+    segment: str | None = None
+    segment_at: datetime | None = None
+    first_converted_at: datetime | None = None
+    first_shared_at: datetime | None = None
 
     @property
     def purchased(self) -> bool:
         """Counts as a purchase in the funnel: not every attributed purchase was refunded."""
         return self.purchases > self.refunded_purchases
-    segment: str | None = None
-    segment_at: datetime | None = None
-    first_converted_at: datetime | None = None
-    first_shared_at: datetime | None = None
 
     def merge(self, other: CustomerFact) -> CustomerFact:
         # The segment seen first is the one the customer had when they joined the cascade.
@@ -104,8 +102,7 @@ def from_full_refunds(reversals: Iterable[tuple[str, str, str]]) -> dict[Custome
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class LinkFact:
+class LinkFact(NamedTuple):
     campaign_id: str
     sharer_id: str
     shared: int = 0
@@ -130,5 +127,5 @@ def link_clicks(clicks: Iterable[tuple[str, str, str, str]]) -> dict[LinkKey, Li
     out: dict[LinkKey, LinkFact] = {}
     for tenant, code, campaign, sharer in clicks:
         key = (tenant, code)
-        out[key] = replace(out[key], clicks=out[key].clicks + 1) if key in out else LinkFact(campaign, sharer, clicks=1)
+        out[key] = out[key]._replace(clicks=out[key].clicks + 1) if key in out else LinkFact(campaign, sharer, clicks=1)
     return out

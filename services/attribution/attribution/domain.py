@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from attribution import fraud
 from attribution.fraud import Click, Signals
@@ -16,16 +17,14 @@ from kaskade_contracts.events import (AttributionModel, AttributionPath, Attribu
 UPLINE_MAX = 10
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):
     """What a referral code points at."""
     campaign_id: str
     sharer_id: str
     sharer_email_hash: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(NamedTuple):
     """A referee bound to their referrer: one edge of the cascade."""
     referee_id: str
     referrer_id: str
@@ -56,8 +55,7 @@ class Outcome(StrEnum):
     held = "held"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     outcome: Outcome
     fact: ConversionAttributed | ConversionUnattributed | AttributionRejected | None = None
     new_binding: Binding | None = None

@@ -5,16 +5,15 @@ Each check returns the rejection reason and a short detail for the reviewer, or 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from kaskade_contracts.events import ConversionRecorded, FraudRules, RejectionReason
 
 Verdict = tuple[RejectionReason, str] | None
 
 
-@dataclass(frozen=True, slots=True)
-class Click:
+class Click(NamedTuple):
     """A stored click: the code it followed and who clicked (cookie visitor id, hashed IP)."""
     click_id: uuid.UUID
     referral_code: str
@@ -24,8 +23,7 @@ class Click:
     campaign_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Signals:
+class Signals(NamedTuple):
     """What the handler looked up about one conversion's referral, beyond the link itself."""
     # The referral's click came from a device the referrer converted from themselves:
     referrer_visitor: bool = False  # the same cookie visitor id

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -36,8 +35,7 @@ async def first_clicks(conn: asyncpg.Connection, keys: Sequence[tuple[str, str, 
     return [found.get(i + 1) for i in range(len(keys))]
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(NamedTuple):
     """What to ask about one conversion. The click fields are None when it came with no usable click,
     `referrer` None when it has no link to judge (a bound customer, or none yet)."""
     tenant_id: str
@@ -52,8 +50,7 @@ class Probe:
     ip_cap: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     clicks_by_visitor: int
     clicks_by_ip: int
     referrer_visitor: bool
@@ -69,7 +66,7 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
     # `OFFSET 0` keeps each device check an index probe: without it Postgres may plan the EXISTS
     # as a hash of every stored device (a custom plan for 500 probes against 99,000 devices did),
     # a cost that grows with history.
-    cols: list[Any] = [[getattr(p, f) for p in probes] for f in Probe.__slots__]
+    cols: list[Any] = [list(c) for c in zip(*probes)]
     cols[:6] = [packed(c) for c in cols[:6]]  # the text fields come first
     rows = await conn.fetch(
         """SELECT k.i,

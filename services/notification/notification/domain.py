@@ -9,8 +9,7 @@ mail/plan.py).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kaskade_contracts.events import RewardConfirmed, RewardGranted, RewardRevoked, RewardRole
 from kaskade_contracts.ids import derived_uuid
@@ -21,8 +20,7 @@ CUSTOMER_FACING = (RewardGranted, RewardConfirmed, RewardRevoked)
 TEMPLATES = ("reward_granted_referrer", "welcome_discount_referee", "reward_confirmed", "reward_revoked")
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
+class Notification(NamedTuple):
     notification_id: uuid.UUID
     tenant_id: str
     recipient_id: str

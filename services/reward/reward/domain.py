@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from kaskade_contracts.events import (CampaignStatus, CampaignTerms, CascadeReward, ReferrerCap, RewardDeclined,
                                       RewardGranted, RewardKind, RewardRole, RewardRule)
@@ -36,8 +37,7 @@ class Rule:
         return self.amount_minor + share
 
 
-@dataclass(frozen=True, slots=True)
-class ReferredPurchase:
+class ReferredPurchase(NamedTuple):
     """A purchase in a campaign with a cascade, as reward granted it: enough to pay its cascade again
     for an upline corrected later."""
     conversion_id: uuid.UUID
@@ -98,8 +98,7 @@ class Campaign:
         return purchased_at + timedelta(days=self.holding_days) if self.holding_days else None
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A reward a rule calls for, before caps and the budget have had their say."""
     tenant_id: str
     reward_id: uuid.UUID

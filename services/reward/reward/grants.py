@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +55,7 @@ class Granting:
         more_granted, more_declined = domain.allocate(bonuses, balances)
         granted += more_granted
         declined += more_declined
-        granted = [c if c.rule.kind is not RewardKind.discount_code else replace(c, discount_code=self.new_code())
+        granted = [c if c.rule.kind is not RewardKind.discount_code else c._replace(discount_code=self.new_code())
                    for c in granted]
         booked, owed = await _book(conn, granted, budgets)
         verdicts = ([(c, "budget_exhausted") for c in declined] + capped +
