@@ -18,6 +18,7 @@ import orjson
 
 from bench.attribution_alone import run_attribution
 from bench.batch import run_batch
+from bench.broker import warm_broker
 from bench import cpu, database, devgroups
 from bench.config import RESULT_PATH, BenchConfig
 from bench.kaskade import run_kaskade
@@ -89,6 +90,14 @@ async def main() -> int:
     t0 = time.monotonic()
     behind = await devgroups.behind(cfg.bootstrap)
     try:
+        if cfg.warm_broker:
+            print(f"[{time.monotonic() - t0:6.1f}s] warming the broker (untimed pass-through rounds) ...", flush=True)
+            try:
+                warm = await warm_broker(cfg)
+            except Exception as exc:  # noqa: BLE001 - the phases still run; the figures say the broker was cold
+                warm = {"failed": f"{type(exc).__name__}: {exc}"}
+            results["broker_warmup"] = warm
+            print(f"         {warm}", flush=True)
         await _run_phases(cfg, runners, results, t0)
     finally:
         moved, refused = await devgroups.skip_benchmark_records(cfg.bootstrap, behind)

@@ -9,6 +9,7 @@ The HTTP phases: BENCH_INGEST_PORT and BENCH_HELLO_PORT (share-ingest alone and 
 ceiling), BENCH_REDIRECT_LINKS, BENCH_REDIRECT_S and BENCH_REDIRECT_CONNECTIONS (wrk),
 BENCH_REDIRECT_RATE, BENCH_REDIRECT_RATE_S and BENCH_OPEN_LOOP_CONNECTIONS (the fixed-rate run),
 BENCH_BATCH_S, BENCH_BATCH_CLIENTS, BENCH_BATCH_ITEMS, BENCH_BATCH_HTTP_INSTANCES.
+BENCH_WARM_BROKER=0 skips warming the broker up before the phases (bench.broker).
 """
 from __future__ import annotations
 
@@ -80,6 +81,8 @@ class BenchConfig:
     batch_http_instances: int = field(default_factory=lambda: _int("BENCH_BATCH_HTTP_INSTANCES", 2))
     e2e_more_instances: tuple[str, ...] = field(default_factory=lambda: tuple(
         s.strip() for s in os.environ.get("BENCH_E2E_MORE_INSTANCES", "").split(",") if s.strip()))
+    # Untimed pass-through rounds first, until the broker's JIT compiler settles (bench.broker); 0 skips them.
+    warm_broker: bool = field(default_factory=lambda: _int("BENCH_WARM_BROKER", 1) != 0)
     # Which phases run: any of ceiling, kaskade, naive, redirect, batch, attribution, reward, notify (comma-separated).
     phases: tuple[str, ...] = field(default_factory=lambda: tuple(
         p.strip() for p in os.environ.get("BENCH_PHASES", "ceiling,kaskade,naive,redirect,batch").split(",")
