@@ -18,30 +18,35 @@ from collections.abc import Sequence
 
 from kaskade_platform.batches import Record
 
-_U16, _I32 = struct.Struct(">H"), struct.Struct(">i")
-_ABSENT = _I32.pack(-1)
+U16, I32 = struct.Struct(">H"), struct.Struct(">i")
+_ABSENT = I32.pack(-1)
 # Topics and header names are few and repeat on every record: each is length-prefixed once.
 _PREFIXED: dict[str, bytes] = {}
 
 
-def _prefixed(name: str) -> bytes:
+def prefixed(name: str) -> bytes:
     done = _PREFIXED.get(name)
     if done is None:
         n = name.encode()
-        done = _U16.pack(len(n)) + n
+        done = U16.pack(len(n)) + n
         if len(_PREFIXED) < 10_000:
             _PREFIXED[name] = done
     return done
 
 
 def frame(topic: str, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> bytes:
-    parts = [_prefixed(topic),
-             _ABSENT if key is None else _I32.pack(len(key)), key or b"",
-             _ABSENT if value is None else _I32.pack(len(value)), value or b"",
-             _U16.pack(len(headers))]
+    parts = [prefixed(topic),
+             _ABSENT if key is None else I32.pack(len(key)), key or b"",
+             _ABSENT if value is None else I32.pack(len(value)), value or b"",
+             U16.pack(len(headers))]
     for name, v in headers:
-        parts += (_prefixed(name), _I32.pack(len(v)), v)
+        parts += (prefixed(name), I32.pack(len(v)), v)
     return b"".join(parts)
+
+
+def framed_header(name: str, value: bytes) -> bytes:
+    """One header as `frame` writes it."""
+    return prefixed(name) + I32.pack(len(value)) + value
 
 
 def unpack(data: bytes) -> list[Record]:
@@ -51,7 +56,7 @@ def unpack(data: bytes) -> list[Record]:
     per length, which the branches here replace: 4.1 µs for a verdict with its five headers)."""
     out: list[Record] = []
     at, end, names = 0, len(data), _NAMES
-    u16, i32 = _U16.unpack_from, _I32.unpack_from
+    u16, i32 = U16.unpack_from, I32.unpack_from
     while at < end:
         (n,) = u16(data, at)  # struct.error past the end: the bundle is cut short
         at += 2

@@ -18,7 +18,7 @@ import asyncpg
 import orjson
 
 from kaskade_contracts.envelope import Envelope, encode_envelope
-from kaskade_platform.bundles import frame
+from kaskade_platform.bundles import I32, U16, frame, framed_header, prefixed
 
 
 # The contract's name as header values, encoded once per contract: every event of every hop is framed.
@@ -36,7 +36,6 @@ def kafka_header_pairs(envelope: Envelope[Any], body: bytes | None = None) -> li
     Given the envelope's encoded `body`, the event id's text is taken from it rather than
     formatted again (UUID.__str__ is pure Python: formatting two per record cost 3% of a bulk
     request's CPU)."""
-    global _last_correlation
     contract = (envelope.event_type, envelope.schema_version)
     named = _CONTRACT_HEADERS.get(contract)
     if named is None:
@@ -44,11 +43,16 @@ def kafka_header_pairs(envelope: Envelope[Any], body: bytes | None = None) -> li
                                                ("kaskade-schema-version", str(envelope.schema_version).encode())]
     event_id = body[_ID_AT:_ID_AT + 36] if body is not None and body[:_ID_AT] == b'{"event_id":"' else \
         str(envelope.event_id).encode()
+    return [*named, ("kaskade-tenant-id", envelope.tenant_id.encode()), ("kaskade-event-id", event_id),
+            ("kaskade-correlation-id", _correlation_text(envelope))]
+
+
+def _correlation_text(envelope: Envelope[Any]) -> bytes:
+    global _last_correlation
     last = _last_correlation  # read once: another thread may replace it meanwhile
     if last[0] != envelope.correlation_id:
         last = _last_correlation = (envelope.correlation_id, str(envelope.correlation_id).encode())
-    return [*named, ("kaskade-tenant-id", envelope.tenant_id.encode()), ("kaskade-event-id", event_id),
-            ("kaskade-correlation-id", last[1])]
+    return last[1]
 
 
 def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
@@ -56,10 +60,35 @@ def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
 
 
 def framed(envelope: Envelope[Any]) -> bytes:
-    """The Kafka record of `envelope`, as a bundle holds it."""
+    """The Kafka record of `envelope`, as a bundle holds it: `frame` of its topic, key, body and
+    `kafka_header_pairs`, put together from parts framed once per contract and per tenant (the
+    topic, the contract's two headers, the tenant's), which took it from 3.4 to about 1.5 µs an
+    event. Every event of every hop is framed."""
     body = encode_envelope(envelope)
-    return frame(envelope.payload.topic, envelope.payload.partition_key(envelope.tenant_id).encode(), body,
-                 kafka_header_pairs(envelope, body))
+    payload = envelope.payload
+    key = payload.partition_key(envelope.tenant_id).encode()
+    if body[:_ID_AT] != b'{"event_id":"':
+        return frame(payload.topic, key, body, kafka_header_pairs(envelope, body))
+    fixed = _FIXED.get(type(payload))
+    if fixed is None:
+        pairs = kafka_header_pairs(envelope, body)  # the contract's two, the tenant's, the two ids
+        fixed = _FIXED[type(payload)] = (prefixed(payload.topic), U16.pack(len(pairs)) + b"".join(
+            framed_header(n, v) for n, v in pairs[:2]))
+    tenant = _TENANT_HEADERS.get(envelope.tenant_id)
+    if tenant is None:
+        tenant = framed_header("kaskade-tenant-id", envelope.tenant_id.encode())
+        if len(_TENANT_HEADERS) < 10_000:
+            _TENANT_HEADERS[envelope.tenant_id] = tenant
+    return b"".join((fixed[0], I32.pack(len(key)), key, I32.pack(len(body)), body, fixed[1], tenant,
+                     _EVENT_ID_HEADER, body[_ID_AT:_ID_AT + 36], _CORRELATION_HEADER, _correlation_text(envelope)))
+
+
+# Per payload type: its topic, length-prefixed; the header count and the contract's two headers.
+_FIXED: dict[type, tuple[bytes, bytes]] = {}
+_TENANT_HEADERS: dict[str, bytes] = {}
+# An id's text is always 36 characters: these headers' names and value lengths are fixed too.
+_EVENT_ID_HEADER = prefixed("kaskade-event-id") + I32.pack(36)
+_CORRELATION_HEADER = prefixed("kaskade-correlation-id") + I32.pack(36)
 
 
 INSERT_BUNDLE = "INSERT INTO outbox_bundles (events, event_ids, event_count, ephemeral) VALUES ($1, $2, $3, $4)"

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from kaskade_contracts.envelope import decode_envelope, new_envelope
-from kaskade_contracts.events import ConversionKind, ConversionRecorded
+from kaskade_contracts.envelope import decode_envelope, encode_envelope, new_envelope
+from kaskade_contracts.events import AttributionPath, ConversionAttributed, ConversionKind, ConversionRecorded
 from kaskade_platform.batches import Record
 from kaskade_platform.bundles import frame, unpack
-from kaskade_platform.outbox import framed
+from kaskade_platform.outbox import framed, kafka_header_pairs
 
 RECORDS = [
     Record("kaskade.rewards.v1", b"acme:camp-1", b'{"event_id":"1"}',
@@ -51,3 +51,26 @@ def test_a_framed_envelope_carries_its_own_ids_in_its_headers() -> None:
     assert [(dict(r.headers)["kaskade-event-id"], dict(r.headers)["kaskade-correlation-id"]) for r in records] == [
         (str(e.event_id).encode(), str(e.correlation_id).encode()) for e in envelopes]
     assert [decode_envelope(r.value) for r in records] == envelopes
+
+
+def test_framing_an_envelope_writes_what_the_general_frame_writes() -> None:
+    """`framed` puts a record together from parts framed once per contract and tenant: the bytes must
+    be those of `frame` over the envelope's topic, key, body and headers, whatever the contract,
+    the tenant, or whether the correlation id is shared with the event before."""
+    shared = uuid.uuid4()
+    envelopes = [new_envelope(payload, tenant_id=tenant, correlation_id=shared if i % 2 else None)
+                 for i, (payload, tenant) in enumerate([
+                     (ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="c1", kind=ConversionKind.signup), "acme"),
+                     (ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="kund\u00e9", kind=ConversionKind.purchase,
+                                         amount_minor=4200), "other-shop"),
+                     (ConversionAttributed(conversion_id=uuid.uuid4(), campaign_id="camp-1", kind=ConversionKind.purchase,
+                                           amount_minor=4200, currency="EUR", referee_id="c3", referrer_id="c1",
+                                           root_seeder_id="c1", generation=1, path=AttributionPath.click), "acme"),
+                     (ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="c2", kind=ConversionKind.signup), "acme")])]
+    for e in envelopes:
+        body = encode_envelope(e)
+        expected = frame(e.payload.topic, e.payload.partition_key(e.tenant_id).encode(), body,
+                         kafka_header_pairs(e, body))
+        assert framed(e) == expected
+    assert [r.headers[2][1] for r in unpack(b"".join(framed(e) for e in envelopes))] == [
+        b"acme", b"other-shop", b"acme", b"acme"]
