@@ -69,6 +69,10 @@ async def _run_phases(cfg: BenchConfig, runners: dict[str, Any], results: dict[s
             results[phase] = await asyncio.wait_for(runners[phase](results[phase]), PHASE_BUDGET_S[phase])
         except Exception as exc:  # noqa: BLE001 - a failed phase is reported; the others still run
             results["errors"][phase] = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, TimeoutError) and not str(exc):  # the backstop: say where the phase was
+                step = results[phase].get("step") if isinstance(results.get(phase), dict) else None
+                results["errors"][phase] = (f"over its budget of {PHASE_BUDGET_S[phase]:.0f} s"
+                                            + (f", during: {step}" if step else ""))
             print(f"         {phase} failed: {results['errors'][phase]}", flush=True)
 
 

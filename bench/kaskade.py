@@ -128,12 +128,15 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
     result.update({"tenant": tenant, "processes": len(SERVICES) + len(cfg.e2e_more_instances),
                    "service_env": service_env})
     stack = Stack(log_dir=LOG_DIR, http_port=cfg.http_port, extra_env={**names, **service_env})
+    # What the phase is doing, for the report if it overruns its budget (bench.__main__).
+    result["step"] = "moving the consumer groups to the topics' end"
     for group in ALL_GROUPS:
         await start_group_at_end(cfg.bootstrap, group, [t.name for t in topics.ALL])
     prod = producer(cfg.bootstrap)
     for name in SERVICES:  # the services' logs then hold this run only
         (LOG_DIR / f"{name}.log").unlink(missing_ok=True)
     try:
+        result["step"] = "starting the services"
         # From the main thread: Stack's services die with the thread that started them.
         stack.start(timeout=cfg.startup_timeout_s)
         more = [stack.add_instance(name) for name in cfg.e2e_more_instances]
@@ -141,21 +144,27 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
             await asyncio.to_thread(stack.wait_ready, *more, timeout=cfg.startup_timeout_s)
         pids = {name: p.proc.pid for name, p in stack.processes.items() if p.proc is not None}
         result["foreign_services"] = foreign_services(set(pids.values()), SERVICES)
+        result["step"] = "registering the tenant"
         result["tenant_registration"] = await register_tenant(tenant)
         await asyncio.wait_for(prod.start(), 30)
-        t = time.monotonic()
+        t, result["step"] = time.monotonic(), "creating the referrers' shares"
         codes = await create_referrers(cfg, prod, tenant)
         result["referrers"] = {"count": len(codes), "seconds": round(time.monotonic() - t, 2),
                                "lag_left": await drain(cfg)}
         members = {"before": await group_members(cfg.bootstrap, list(GROUP_INPUTS))}
         # What the services burn doing nothing (polling, heartbeats, relay wake-ups): the floor
         # under the per-purchase cost measured next.
+        result["step"] = "measuring the idle floor"
         idle = CpuMeter(pids).start()
         await asyncio.sleep(IDLE_S)
         result["idle_cpu_cores"] = idle.stop()
+        result["step"] = "the throughput run"
         result["throughput"] = await run_throughput(cfg, prod, tenant, codes, pids)
+        result["step"] = "waiting for the services to drain"
         result["lag_after_throughput"] = await drain(cfg)
+        result["step"] = "the latency run"
         result["latency"] = await run_latency(cfg, prod, tenant, codes, pids)
+        result["step"] = "done"
         # Anyone else in the services' consumer groups shared (and rebalanced) the work: say so.
         members["after"] = await group_members(cfg.bootstrap, list(GROUP_INPUTS))
         result["group_members"] = members
@@ -163,6 +172,7 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
         result["foreign_services"] = sorted(set(result["foreign_services"]) |
                                             set(foreign_services(set(pids.values()), SERVICES)))
     finally:
+        result["step"] = f"stopping the services (after: {result['step']})"
         await prod.stop()
         result["exit_codes"] = await asyncio.to_thread(_stop_stack, stack)
     return result
