@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,7 +22,7 @@ from bench.attribution_alone import run_attribution
 from bench.batch import run_batch
 from bench.broker import warm_broker
 from bench import cpu, database, devgroups
-from bench.config import RESULT_PATH, BenchConfig
+from bench.config import LOG_DIR, RESULT_PATH, BenchConfig
 from bench.kaskade import run_kaskade
 from bench.notify import run_notify
 from bench.pipelines import run_pipeline
@@ -73,7 +75,20 @@ async def _run_phases(cfg: BenchConfig, runners: dict[str, Any], results: dict[s
                 step = results[phase].get("step") if isinstance(results.get(phase), dict) else None
                 results["errors"][phase] = (f"over its budget of {PHASE_BUDGET_S[phase]:.0f} s"
                                             + (f", during: {step}" if step else ""))
-            print(f"         {phase} failed: {results['errors'][phase]}", flush=True)
+            print(f"         {phase} failed: {results['errors'][phase]}; logs kept in {_keep_logs(phase)}",
+                  flush=True)
+
+
+def _keep_logs(phase: str) -> Path:
+    """A copy of the processes' logs as the failed phase left them: the next run starts them anew."""
+    kept = LOG_DIR / f"failed-{phase}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in LOG_DIR.rglob("*.log"):
+        where = log.relative_to(LOG_DIR)
+        if not where.parts[0].startswith("failed-"):
+            (kept / where).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(log, kept / where)
+    return kept
 
 
 async def main() -> int:
