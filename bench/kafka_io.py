@@ -70,6 +70,15 @@ async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
         await admin.close()
 
 
+async def stop_within(consumer: AIOKafkaConsumer) -> None:
+    """Stop a bench consumer, giving up on it after ADMIN_TIMEOUT_S: it runs in a `finally`, where
+    a stop that hangs would use up the phase's budget and hide the error that got it there."""
+    try:
+        await asyncio.wait_for(consumer.stop(), ADMIN_TIMEOUT_S)
+    except TimeoutError:
+        print(f"warning: a bench consumer did not stop within {ADMIN_TIMEOUT_S:.0f}s; left behind", flush=True)
+
+
 async def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
     """Records on `topics` that `group` has not committed yet."""
     return sum((await partition_lags(bootstrap, group, topics)).values())
@@ -93,7 +102,7 @@ async def partition_lags(bootstrap: str, group: str, topics: Sequence[str],
         done = {tp: o.offset for tp, o in committed.items() if o.offset >= 0}
         return {tp: end - done.get(tp, 0) for tp, end in ends.items() if uncommitted or tp in done}
     finally:
-        await consumer.stop()
+        await stop_within(consumer)
         await admin.close()
 
 
@@ -113,7 +122,8 @@ async def _committed(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPartit
 async def _started(c: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
     """Start a consumer outside any group; returns the partitions of `topics`."""
     await asyncio.wait_for(c.start(), ADMIN_TIMEOUT_S)
-    await c._client.force_metadata_update()  # noqa: SLF001 - the topics may be brand new
+    # The topics may be brand new.
+    await asyncio.wait_for(c._client.force_metadata_update(), ADMIN_TIMEOUT_S)  # noqa: SLF001
     parts = [TopicPartition(t, p) for t in topics for p in (c.partitions_for_topic(t) or ())]
     if not parts:
         raise RuntimeError(f"no partitions found for {topics}")
@@ -135,7 +145,7 @@ class Tap:
         c = self._consumer
         parts = await _started(c, self.topics)
         c.assign(parts)
-        await c.seek_to_end(*parts)
+        await asyncio.wait_for(c.seek_to_end(*parts), ADMIN_TIMEOUT_S)
         for tp in parts:  # fix the positions now: nothing produced after start() is missed
             await asyncio.wait_for(c.position(tp), ADMIN_TIMEOUT_S)
         self._task = asyncio.create_task(self._run())
@@ -161,7 +171,7 @@ class Tap:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self._consumer.stop()
+        await stop_within(self._consumer)
 
 
 class Landed:
@@ -217,7 +227,7 @@ class Landed:
                     del todo[tp]
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        await stop_within(self._consumer)
 
 
 class Progress(Landed):

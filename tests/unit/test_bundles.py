@@ -58,15 +58,15 @@ def test_framing_an_envelope_writes_what_the_general_frame_writes() -> None:
     be those of `frame` over the envelope's topic, key, body and headers, whatever the contract,
     the tenant, or whether the correlation id is shared with the event before."""
     shared = uuid.uuid4()
+    signup = ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="c1", kind=ConversionKind.signup)
+    purchase = ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="kund\u00e9",
+                                  kind=ConversionKind.purchase, amount_minor=4200)
+    verdict = ConversionAttributed(conversion_id=uuid.uuid4(), campaign_id="camp-1", kind=ConversionKind.purchase,
+                                   amount_minor=4200, currency="EUR", referee_id="c3", referrer_id="c1",
+                                   root_seeder_id="c1", generation=1, path=AttributionPath.click)
     envelopes = [new_envelope(payload, tenant_id=tenant, correlation_id=shared if i % 2 else None)
-                 for i, (payload, tenant) in enumerate([
-                     (ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="c1", kind=ConversionKind.signup), "acme"),
-                     (ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="kund\u00e9", kind=ConversionKind.purchase,
-                                         amount_minor=4200), "other-shop"),
-                     (ConversionAttributed(conversion_id=uuid.uuid4(), campaign_id="camp-1", kind=ConversionKind.purchase,
-                                           amount_minor=4200, currency="EUR", referee_id="c3", referrer_id="c1",
-                                           root_seeder_id="c1", generation=1, path=AttributionPath.click), "acme"),
-                     (ConversionRecorded(conversion_id=uuid.uuid4(), customer_id="c2", kind=ConversionKind.signup), "acme")])]
+                 for i, (payload, tenant) in enumerate([(signup, "acme"), (purchase, "other-shop"),
+                                                        (verdict, "acme"), (signup, "acme")])]
     for e in envelopes:
         body = encode_envelope(e)
         expected = frame(e.payload.topic, e.payload.partition_key(e.tenant_id).encode(), body,
