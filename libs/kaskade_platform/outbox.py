@@ -62,7 +62,7 @@ def kafka_headers(envelope: Envelope[Any]) -> dict[str, str]:
 def framed(envelope: Envelope[Any]) -> bytes:
     """The Kafka record of `envelope`, as a bundle holds it: `frame` of its topic, key, body and
     `kafka_header_pairs`, put together from parts framed once per contract and per tenant (the
-    topic, the contract's two headers, the tenant's), which took it from 3.4 to about 1.5 µs an
+    topic, the contract's two headers, the tenant's), which took the framing from 3.7 to 1.9 µs an
     event. Every event of every hop is framed."""
     body = encode_envelope(envelope)
     payload = envelope.payload
