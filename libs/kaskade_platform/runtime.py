@@ -50,10 +50,12 @@ class ServiceRuntime:
         return self._pool
 
     def consume(self, topics: Sequence[Topic], handlers: dict[type[Payload], Handler], *,
-                group_id: str | None = None) -> BatchConsumer:
+                group_id: str | None = None, fetch_min_bytes: int | None = None,
+                fetch_max_wait_ms: int = 50) -> BatchConsumer:
         """Subscribe a batch consumer in this service's consumer group, or in `group_id` (which then
         claims event ids apart from the main group). Within a batch, events are applied in the order
-        `topics` are listed (and in partition order within each)."""
+        `topics` are listed (and in partition order within each). A consumer that can lag (a read
+        model) may wait for fuller fetches than the settings' `consume_fetch_min_bytes`."""
         s = self.settings
         consumer = BatchConsumer(
             name=f"{s.service_name}:{'+'.join(t.name for t in topics)}", group_id=group_id or s.service_name,
@@ -61,7 +63,8 @@ class ServiceRuntime:
             max_attempts=s.max_attempts, backoff_initial_s=s.retry_backoff_initial_s,
             backoff_max_s=s.retry_backoff_max_s, topic_order=[t.name for t in topics], claim_scope=group_id or "")
         subscribe(self.broker, consumer, topics, max_records=s.consume_max_records,
-                  batch_timeout_ms=s.consume_batch_timeout_ms, fetch_min_bytes=s.consume_fetch_min_bytes,
+                  batch_timeout_ms=s.consume_batch_timeout_ms,
+                  fetch_min_bytes=fetch_min_bytes or s.consume_fetch_min_bytes, fetch_max_wait_ms=fetch_max_wait_ms,
                   members=s.consume_members)
         self.consumers.append(consumer)
         return consumer

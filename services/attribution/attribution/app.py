@@ -42,7 +42,9 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         runtime.every(settings.hold_sweep_interval_s, attribution.sweep_held)
     if settings.analytics:
         # The viral analytics read models: a consumer group of their own, so they never hold attribution up.
-        consume_analytics(runtime, group_id=f"{settings.service_name}-analytics")
+        consume_analytics(runtime, group_id=f"{settings.service_name}-analytics",
+                          fetch_min_bytes=settings.analytics_fetch_min_bytes,
+                          fetch_max_wait_ms=settings.analytics_fetch_max_wait_ms)
     return runtime
 
 
