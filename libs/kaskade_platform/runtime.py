@@ -18,7 +18,7 @@ from kaskade_contracts.topics import Topic
 from kaskade_platform import logging as klog
 from kaskade_platform.claims import purge_claims
 from kaskade_platform.consumer import BatchConsumer, Handler
-from kaskade_platform.db import create_pool
+from kaskade_platform.db import collation_warning, create_pool
 from kaskade_platform.kafka import ensure_topics, make_broker, make_producer, subscribe
 from kaskade_platform.migrations import migrate
 from kaskade_platform.outbox import Outbox
@@ -111,6 +111,8 @@ class ServiceRuntime:
         self._pool = await create_pool(s.database_url, self.schema, min_size=s.db_pool_min, max_size=s.db_pool_max)
         async with self._pool.acquire() as conn:
             await migrate(conn, self.schema, self.migrations_dir)
+            if slower := await collation_warning(conn):
+                log.warning(slower, extra={"schema": self.schema})
         await ensure_topics(s.kafka_bootstrap_servers, self.topics)
         await self.broker.start()
         if s.relay:

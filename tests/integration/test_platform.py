@@ -25,7 +25,7 @@ from kaskade_contracts.topics import Topic
 from kaskade_devtools.testing import TopicWatcher, produce
 from kaskade_platform.claims import purge_claims
 from kaskade_platform.consumer import BatchConsumer
-from kaskade_platform.db import create_pool
+from kaskade_platform.db import collation_warning, create_pool
 from kaskade_platform.kafka import ensure_topics, subscribe
 from kaskade_platform.migrations import MigrationError, migrate
 from kaskade_platform.outbox import INSERT_BUNDLE, Outbox, kafka_header_pairs, kafka_headers
@@ -60,6 +60,19 @@ async def test_a_service_role_cannot_touch_another_services_schema(infra: Any) -
         # ...while its own schema is its to write.
         assert await conn.fetchval("SELECT has_schema_privilege('reward', 'CREATE')")
         assert not await conn.fetchval("SELECT has_schema_privilege('attribution', 'USAGE')")
+    finally:
+        await conn.close()
+
+
+async def test_the_database_compares_text_keys_as_bytes(infra: Any) -> None:
+    """bootstrap.sql creates the database with the C collation; a service names one that is not."""
+    conn = await asyncpg.connect(infra.database_urls["reward"])
+    try:
+        assert await collation_warning(conn) is None, (
+            "this database was created before bootstrap.sql set LC_COLLATE 'C'; `make reset` re-creates it")
+        # Code point order, as the cascade's and review queues' paging expects.
+        assert await conn.fetchval("SELECT array_agg(x ORDER BY x) FROM unnest(ARRAY['b', 'ä', 'B', 'a']) x") == [
+            "B", "a", "b", "ä"]
     finally:
         await conn.close()
 
