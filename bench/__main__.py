@@ -14,14 +14,14 @@ import time
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable
 
 import orjson
 
 from bench.attribution_alone import run_attribution
 from bench.batch import run_batch
 from bench.broker import warm_broker
-from bench import cpu, database, devgroups
+from bench import cpu, database, devgroups, stuck
 from bench.config import LOG_DIR, RESULT_PATH, BenchConfig
 from bench.kaskade import run_kaskade
 from bench.notify import run_notify
@@ -68,15 +68,39 @@ async def _run_phases(cfg: BenchConfig, runners: dict[str, Any], results: dict[s
         results.setdefault("quiet_before", {})[phase] = await cpu.quiet()
         try:
             results[phase] = {}
-            results[phase] = await asyncio.wait_for(runners[phase](results[phase]), PHASE_BUDGET_S[phase])
+            results[phase] = await _within_budget(runners[phase](results[phase]), PHASE_BUDGET_S[phase])
         except Exception as exc:  # noqa: BLE001 - a failed phase is reported; the others still run
             results["errors"][phase] = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, TimeoutError) and not str(exc):  # the backstop: say where the phase was
+            if isinstance(exc, OverBudget):  # the backstop: say where the phase was
                 step = results[phase].get("step") if isinstance(results.get(phase), dict) else None
                 results["errors"][phase] = (f"over its budget of {PHASE_BUDGET_S[phase]:.0f} s"
                                             + (f", during: {step}" if step else ""))
-            print(f"         {phase} failed: {results['errors'][phase]}; logs kept in {_keep_logs(phase)}",
-                  flush=True)
+            kept = _keep_logs(phase)
+            if isinstance(exc, OverBudget):
+                (kept / "waiting.txt").write_text(exc.waiting)
+            print(f"         {phase} failed: {results['errors'][phase]}; logs kept in {kept}", flush=True)
+
+
+class OverBudget(Exception):
+    def __init__(self, waiting: str) -> None:
+        super().__init__("over budget")
+        self.waiting = waiting  # where every task and thread waited when the budget ran out
+
+
+async def _within_budget(phase: Awaitable[Any], budget_s: float) -> Any:
+    task = asyncio.ensure_future(phase)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=budget_s)
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait({task}, timeout=60)
+        raise
+    if done:
+        return task.result()
+    waiting = stuck.describe()  # before the cancel unwinds the awaits
+    task.cancel()
+    await asyncio.wait({task}, timeout=60)  # its `finally`s stop what it started
+    raise OverBudget(waiting)
 
 
 def _keep_logs(phase: str) -> Path:
