@@ -107,7 +107,7 @@ async def _commit(message: Any, records: Iterable[ConsumerRecord]) -> None:
 
 
 def subscribe(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics: Iterable[Topic], *,
-              max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int = 50, fetch_min_bytes: int = 1,
+              max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int = 100, fetch_min_bytes: int = 1,
               members: int = 1) -> None:
     """Register a batch subscriber that commits offsets only after the batch's transaction commits.
 
@@ -147,8 +147,9 @@ def _subscribe_one(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, t
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
-        # A fetch that also covers idle partitions waits this long for them; the 500 ms default
-        # stalls a busy partition (all of a campaign's rewards share one) behind idle ones.
+        # A fetch that also covers idle partitions waits this long for them; aiokafka's 500 ms default
+        # stalls a busy partition (all of a campaign's rewards share one) behind idle ones
+        # (settings.consume_fetch_max_wait_ms).
         fetch_max_wait_ms=fetch_max_wait_ms,
         # Waiting for a fuller fetch (at most fetch_max_wait_ms) costs far less than a transaction per few events.
         fetch_min_bytes=fetch_min_bytes,

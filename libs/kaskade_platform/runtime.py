@@ -51,7 +51,7 @@ class ServiceRuntime:
 
     def consume(self, topics: Sequence[Topic], handlers: dict[type[Payload], Handler], *,
                 group_id: str | None = None, fetch_min_bytes: int | None = None,
-                fetch_max_wait_ms: int = 50) -> BatchConsumer:
+                fetch_max_wait_ms: int | None = None) -> BatchConsumer:
         """Subscribe a batch consumer in this service's consumer group, or in `group_id` (which then
         claims event ids apart from the main group). Within a batch, events are applied in the order
         `topics` are listed (and in partition order within each). A consumer that can lag (a read
@@ -64,8 +64,7 @@ class ServiceRuntime:
             backoff_max_s=s.retry_backoff_max_s, topic_order=[t.name for t in topics], claim_scope=group_id or "")
         subscribe(self.broker, consumer, topics, max_records=s.consume_max_records,
                   batch_timeout_ms=s.consume_batch_timeout_ms,
-                  fetch_min_bytes=fetch_min_bytes or s.consume_fetch_min_bytes, fetch_max_wait_ms=fetch_max_wait_ms,
-                  members=s.consume_members)
+                  fetch_min_bytes=fetch_min_bytes or s.consume_fetch_min_bytes, fetch_max_wait_ms=fetch_max_wait_ms or s.consume_fetch_max_wait_ms, members=s.consume_members)
         self.consumers.append(consumer)
         return consumer
 

@@ -83,7 +83,7 @@ HANDLERS: dict[type[Any], Handler] = {
 
 
 def consume_analytics(runtime: ServiceRuntime, group_id: str = GROUP_ID, fetch_min_bytes: int | None = None,
-                      fetch_max_wait_ms: int = 50) -> BatchConsumer:
+                      fetch_max_wait_ms: int | None = None) -> BatchConsumer:
     """Subscribe the projection in `runtime`, in a group of its own (its claims are its own too);
     a new group starts from the topics' beginning."""
     return runtime.consume(TOPICS, HANDLERS, group_id=group_id, fetch_min_bytes=fetch_min_bytes,
