@@ -86,11 +86,13 @@ class BatchConsumer:
                  pool: Callable[[], asyncpg.Pool], handlers: dict[type[Payload], Handler],
                  max_attempts: int = 5, backoff_initial_s: float = 0.05, backoff_max_s: float = 5.0,
                  topic_order: Sequence[str] = (), claim_scope: str = "",
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 decode: Callable[[bytes | None], Envelope[Any]] = decode_envelope) -> None:
         self.name, self.group_id, self.broker, self.outbox = name, group_id, broker, outbox
         self._pool, self.handlers = pool, handlers
         self.max_attempts, self.backoff_initial_s, self.backoff_max_s = max_attempts, backoff_initial_s, backoff_max_s
         self._sleep = sleep
+        self._decode = decode  # decode_envelope, or a process's RecentEnvelopes.decode
         # Which claims in processed_events are this consumer's: '' for the service's main group.
         self.claim_scope = claim_scope
         # A batch spans topics in fetch order; applying reference topics (campaigns) before the
@@ -119,7 +121,7 @@ class BatchConsumer:
                 self.stats["ignored"] += 1  # a tombstone on a compacted topic, or an event not for us
                 continue
             try:
-                envelope = decode_envelope(record.value)
+                envelope = self._decode(record.value)
             except EnvelopeError as exc:
                 dead.append(DeadLetter(record, exc.reason, exc.detail, 1))
                 continue

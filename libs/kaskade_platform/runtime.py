@@ -22,9 +22,10 @@ from kaskade_platform.db import collation_warning, create_pool
 from kaskade_platform.kafka import ensure_topics, make_broker, make_producer, subscribe
 from kaskade_platform.migrations import migrate
 from kaskade_platform.outbox import Outbox
+from kaskade_platform.recent import RecentEnvelopes
 from kaskade_platform.relay import OutboxRelay
 from kaskade_platform.settings import ServiceSettings
-from kaskade_contracts.envelope import Envelope, Payload
+from kaskade_contracts.envelope import Envelope, Payload, decode_envelope
 
 log = logging.getLogger(__name__)
 Job = Callable[[asyncpg.Connection], Awaitable[Sequence[Envelope[Any]]]]
@@ -32,11 +33,14 @@ Job = Callable[[asyncpg.Connection], Awaitable[Sequence[Envelope[Any]]]]
 
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, schema: str, migrations_dir: Path,
-                 topics: Iterable[Topic]) -> None:
+                 topics: Iterable[Topic], recent: RecentEnvelopes | None = None) -> None:
+        """`recent`: for a process whose consumers read the same events as one another, or read
+        back what its outbox wrote; each such event is then decoded once."""
         self.settings, self.schema, self.migrations_dir = settings, schema, migrations_dir
         self.topics = tuple(topics)
         self.broker = make_broker(settings)
-        self.outbox = Outbox()
+        self.recent = recent
+        self.outbox = Outbox(recent)
         self.consumers: list[BatchConsumer] = []
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
@@ -61,7 +65,8 @@ class ServiceRuntime:
             name=f"{s.service_name}:{'+'.join(t.name for t in topics)}", group_id=group_id or s.service_name,
             broker=self.broker, outbox=self.outbox, pool=lambda: self.pool, handlers=handlers,
             max_attempts=s.max_attempts, backoff_initial_s=s.retry_backoff_initial_s,
-            backoff_max_s=s.retry_backoff_max_s, topic_order=[t.name for t in topics], claim_scope=group_id or "")
+            backoff_max_s=s.retry_backoff_max_s, topic_order=[t.name for t in topics], claim_scope=group_id or "",
+            decode=self.recent.decode if self.recent is not None else decode_envelope)
         subscribe(self.broker, consumer, topics, max_records=s.consume_max_records,
                   batch_timeout_ms=s.consume_batch_timeout_ms,
                   fetch_min_bytes=fetch_min_bytes or s.consume_fetch_min_bytes, fetch_max_wait_ms=fetch_max_wait_ms or s.consume_fetch_max_wait_ms, members=s.consume_members)
@@ -138,7 +143,8 @@ class ServiceRuntime:
         await self.broker.stop()
         if self._pool is not None:
             await self._pool.close()
-        log.info("service stopped", extra={"schema": self.schema})
+        recent = {"envelopes_read_again": self.recent.hits, "envelopes_decoded": self.recent.misses} if self.recent else {}
+        log.info("service stopped", extra={"schema": self.schema, **recent})
 
     async def run_until_signalled(self) -> None:
         klog.configure(self.settings.service_name, self.settings.log_level)

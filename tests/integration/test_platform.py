@@ -23,12 +23,14 @@ from kaskade_contracts import topics
 from kaskade_contracts.events import Channel, ConversionUnattributed, RecordShare
 from kaskade_contracts.topics import Topic
 from kaskade_devtools.testing import TopicWatcher, produce
+from kaskade_platform.bundles import unpack
 from kaskade_platform.claims import purge_claims
 from kaskade_platform.consumer import BatchConsumer
 from kaskade_platform.db import collation_warning, create_pool
 from kaskade_platform.kafka import ensure_topics, subscribe
 from kaskade_platform.migrations import MigrationError, migrate
 from kaskade_platform.outbox import INSERT_BUNDLE, Outbox, kafka_header_pairs, kafka_headers
+from kaskade_platform.recent import RecentEnvelopes
 from kaskade_platform.relay import UNDECODABLE, OutboxRelay
 from kaskade_platform.runtime import ServiceRuntime
 from kaskade_platform.settings import ServiceSettings
@@ -299,6 +301,23 @@ async def _relayed(infra: Any, pool: Any, outbox: Outbox, tenant: str, n: int, b
     finally:
         await relay.stop()
         await producer.stop()
+
+
+async def test_a_process_reads_back_what_its_outbox_wrote_without_decoding_it_again(pool: Any) -> None:
+    """The bytes the outbox remembers are the bytes it stores for the relay to publish."""
+    recent = RecentEnvelopes(100)
+    events = [_share("t-recent", f"s{i}") for i in range(5)]
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await Outbox(recent).enqueue(conn, events)
+            stored = await conn.fetchval("SELECT events FROM outbox_bundles WHERE event_ids = $1::uuid[]",
+                                         [e.event_id for e in events])
+        finally:
+            await tx.rollback()
+    assert [recent.decode(r.value) for r in unpack(stored)] == events
+    assert (recent.hits, recent.misses) == (5, 0)
 
 
 async def test_outbox_rows_reach_kafka_once_committed_and_never_when_rolled_back(infra: Any, pool: Any) -> None:

@@ -14,6 +14,7 @@ from kaskade_contracts import topics
 from kaskade_contracts.events import (CampaignDefined, ConversionRecorded, CustomerErased, LinkClicked, RefundRecorded,
                                       ShareRecorded)
 from kaskade_platform import tenantauth
+from kaskade_platform.recent import RecentEnvelopes
 from kaskade_platform.runtime import ServiceRuntime
 from kaskade_platform.webapp import serve, service_app
 
@@ -22,9 +23,11 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def build(settings: Settings | None = None) -> ServiceRuntime:
     settings = settings or Settings()
+    both = settings.decisions and settings.analytics and settings.recent_envelopes > 0
     runtime = ServiceRuntime(settings, schema="attribution", migrations_dir=MIGRATIONS,
                              topics=(topics.TENANTS, topics.CAMPAIGNS, topics.ERASURES, topics.SHARES, topics.CLICKS,
-                                     topics.CONVERSIONS, topics.ATTRIBUTIONS))
+                                     topics.CONVERSIONS, topics.ATTRIBUTIONS),
+                             recent=RecentEnvelopes(settings.recent_envelopes) if both else None)
     if settings.decisions:
         attribution = Attribution(hold_grace_s=settings.hold_grace_s, refund_hold_s=settings.refund_hold_s)
         # One subscription, so a share and the conversion it enables are never applied out of order

@@ -24,5 +24,11 @@ class Settings(ServiceSettings):
     analytics_fetch_min_bytes: int = Field(default=262_144, ge=1, description="The projection's fetches wait for "
                                            "this much, or analytics_fetch_max_wait_ms.")
     analytics_fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
+    # End to end, the projection found 69% of its events decoded already at 8192 (RSS +56 MB) and
+    # 99% at 16384 (+112 MB); 2,841-3,058 purchases/s against 2,805-2,937 with every copy decoded.
+    recent_envelopes: int = Field(
+        default=8192, ge=0, description="With both decisions and analytics here, the projection reads the conversions "
+                                        "the decisions read and the verdicts they wrote: this many (up to twice as "
+                                        "many) are kept decoded for it. 0 decodes every copy.")
     refund_hold_s: float = Field(default=86_400.0, description="How long a refund waits for its conversion's "
                                                                "verdict before it is forgotten.")
