@@ -179,12 +179,22 @@ class BatchConsumer:
 
     async def _apply(self, batch: list[Delivery]) -> None:
         async with self._pool().acquire() as conn, conn.transaction():
-            claimed = {r["event_id"] for r in await conn.fetch(
-                """INSERT INTO processed_events (event_id, topic, consumer_group)
-                   SELECT e, t, $3 FROM unnest($1::uuid[], unpack_texts($2)) AS x(e, t)
-                   ON CONFLICT DO NOTHING RETURNING event_id""",
-                [d.envelope.event_id for d in batch], packed([d.record.topic for d in batch]), self.claim_scope)}
-            fresh = [d.envelope for d in first_of_each_new(batch, lambda d: d.envelope.event_id, claimed)]
+            ids = [d.envelope.event_id for d in batch]
+            # How many were claimed now, and only when that is not all of them, which were claimed
+            # before: the common batch (every event new, none twice) reads back no ids to hash.
+            claimed_now, before = await conn.fetchrow(
+                """WITH c AS (INSERT INTO processed_events (event_id, topic, consumer_group)
+                              SELECT e, t, $3 FROM unnest($1::uuid[], unpack_texts($2)) AS x(e, t)
+                              ON CONFLICT DO NOTHING RETURNING event_id)
+                   SELECT n, CASE WHEN n < cardinality($1::uuid[]) THEN
+                                  ARRAY(SELECT unnest($1::uuid[]) EXCEPT SELECT event_id FROM c) END
+                   FROM (SELECT count(*) AS n FROM c) AS claimed""",
+                ids, packed([d.record.topic for d in batch]), self.claim_scope)
+            if claimed_now == len(batch):
+                fresh = [d.envelope for d in batch]
+            else:
+                fresh = [d.envelope for d in first_of_each_new(batch, lambda d: d.envelope.event_id,
+                                                               set(ids) - set(before))]
             emitted: list[Envelope[Any]] = []
             # Runs of one type keep the batch order while letting handlers work set-wise.
             for payload_type, run in groupby(fresh, key=lambda e: type(e.payload)):

@@ -214,6 +214,27 @@ async def test_a_redelivered_event_has_no_second_effect(infra: Any, pool: Any) -
         await broker.stop()
 
 
+async def test_a_batch_applies_each_new_event_once_whether_repeated_in_it_or_claimed_before(pool: Any) -> None:
+    """The claim reads back only what it must: a batch of new events, all distinct, applies whole; a
+    copy within the batch, or an event a batch before claimed, is counted a duplicate and skipped."""
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    a, b, c, d = (_share(tenant, s) for s in "abcd")
+
+    def rec(e: Envelope[Any]) -> ConsumerRecord:
+        value = encode_envelope(e)
+        return ConsumerRecord("test.claims", 0, 0, 0, 0, None, value, None, 0, len(value), kafka_header_pairs(e))
+
+    consumer = BatchConsumer(name="test", group_id="test-claims", broker=None, outbox=Outbox(),  # type: ignore[arg-type]
+                             pool=lambda: pool, handlers={RecordShare: _store_effects}, claim_scope="test-claims")
+    await consumer.process([rec(a), rec(b)])
+    assert consumer.stats["applied"] == 2 and consumer.stats["duplicates"] == 0
+    await consumer.process([rec(c), rec(a), rec(c), rec(d), rec(b)])
+    assert consumer.stats["applied"] == 4 and consumer.stats["duplicates"] == 3
+    rows = await pool.fetch("SELECT sharer, count(*) AS n FROM test_effects WHERE event_id = ANY($1::uuid[]) "
+                            "GROUP BY sharer", [e.event_id for e in (a, b, c, d)])
+    assert sorted((r["sharer"], r["n"]) for r in rows) == [("a", 1), ("b", 1), ("c", 1), ("d", 1)]
+
+
 async def test_two_members_in_one_process_split_the_partitions_and_apply_each_event_once(
         infra: Any, pool: Any) -> None:
     topic = Topic(f"test.platform.{uuid.uuid4().hex[:8]}", "test", "scratch", partitions=4)
