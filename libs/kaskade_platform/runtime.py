@@ -69,7 +69,9 @@ class ServiceRuntime:
             decode=self.recent.decode if self.recent is not None else decode_envelope)
         subscribe(self.broker, consumer, topics, max_records=s.consume_max_records,
                   batch_timeout_ms=s.consume_batch_timeout_ms,
-                  fetch_min_bytes=fetch_min_bytes or s.consume_fetch_min_bytes, fetch_max_wait_ms=fetch_max_wait_ms or s.consume_fetch_max_wait_ms, members=s.consume_members)
+                  fetch_min_bytes=fetch_min_bytes or s.consume_fetch_min_bytes,
+                  fetch_max_wait_ms=s.consume_fetch_max_wait_ms if fetch_max_wait_ms is None else fetch_max_wait_ms,
+                  members=s.consume_members)
         self.consumers.append(consumer)
         return consumer
 
@@ -143,8 +145,9 @@ class ServiceRuntime:
         await self.broker.stop()
         if self._pool is not None:
             await self._pool.close()
-        recent = {"envelopes_read_again": self.recent.hits, "envelopes_decoded": self.recent.misses} if self.recent else {}
-        log.info("service stopped", extra={"schema": self.schema, **recent})
+        shared = ({"envelopes_read_again": self.recent.hits, "envelopes_decoded": self.recent.misses}
+                  if self.recent is not None else {})
+        log.info("service stopped", extra={"schema": self.schema, **shared})
 
     async def run_until_signalled(self) -> None:
         klog.configure(self.settings.service_name, self.settings.log_level)

@@ -224,8 +224,9 @@ async def test_a_batch_applies_each_new_event_once_whether_repeated_in_it_or_cla
         value = encode_envelope(e)
         return ConsumerRecord("test.claims", 0, 0, 0, 0, None, value, None, 0, len(value), kafka_header_pairs(e))
 
-    consumer = BatchConsumer(name="test", group_id="test-claims", broker=None, outbox=Outbox(),  # type: ignore[arg-type]
-                             pool=lambda: pool, handlers={RecordShare: _store_effects}, claim_scope="test-claims")
+    consumer = BatchConsumer(name="test", group_id="test-claims", broker=None,  # type: ignore[arg-type]
+                             outbox=Outbox(), pool=lambda: pool, handlers={RecordShare: _store_effects},
+                             claim_scope="test-claims")
     await consumer.process([rec(a), rec(b)])
     assert consumer.stats["applied"] == 2 and consumer.stats["duplicates"] == 0
     await consumer.process([rec(c), rec(a), rec(c), rec(d), rec(b)])
