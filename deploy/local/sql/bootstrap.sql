@@ -13,8 +13,8 @@
 -- are ids and codes, compared for equality and ordered only to page through them. Under a locale
 -- collation (even C.UTF-8 on Postgres 15) every comparison in an index search calls strcoll: that
 -- cost attribution 4% (the running service) to 15% (one connection) more Postgres time per
--- conversion. Character classes (LC_CTYPE) stay the cluster's. An existing database keeps its collation; `deploy/local/postgres.sh reset`
--- recreates the local one.
+-- conversion. Character classes (LC_CTYPE) stay the cluster's. An existing database keeps its
+-- collation; `deploy/local/postgres.sh reset` recreates the local one.
 SELECT format('CREATE DATABASE %I TEMPLATE template0 LC_COLLATE %L', :'db', 'C')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')
 \gexec
