@@ -1,6 +1,7 @@
 """The benchmark's knobs, all from the environment so `make bench` needs no arguments.
 
-BENCH_PHASES (ceiling,kaskade,naive,redirect,batch), BENCH_CEILING (messages), BENCH_PURCHASES,
+BENCH_PHASES (ceiling,kaskade,naive,redirect,batch), BENCH_CEILING (messages per pass), BENCH_CEILING_PASSES
+(3 timed passes; the median counts), BENCH_PURCHASES,
 BENCH_REFERRERS, BENCH_RATE and BENCH_LATENCY_S (the paced latency run), BENCH_NAIVE (messages),
 BENCH_HTTP_PORT, BENCH_SERVICE_ENV ("K=V K=V" for the services), BENCH_STARTUP_TIMEOUT_S,
 BENCH_PHASE_TIMEOUT_S, BENCH_E2E_MORE_INSTANCES (services of the end-to-end phase that run one more
@@ -55,6 +56,7 @@ class BenchConfig:
     # Read-only use: counting the HTTP phases' clicks and unpublished outbox rows in share-ingest's schema.
     admin_dsn: str = field(default_factory=lambda: os.environ.get("KASKADE_ADMIN_DATABASE_URL", ""))
     ceiling_messages: int = field(default_factory=lambda: _int("BENCH_CEILING", 100_000))
+    ceiling_passes: int = field(default_factory=lambda: max(_int("BENCH_CEILING_PASSES", 3), 1))
     referrers: int = field(default_factory=lambda: _int("BENCH_REFERRERS", 200))
     purchases: int = field(default_factory=lambda: _int("BENCH_PURCHASES", 20_000))
     latency_rate: float = field(default_factory=lambda: _float("BENCH_RATE", 500.0))

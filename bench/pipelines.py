@@ -12,15 +12,16 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from bench.config import LOG_DIR, ROOT, BenchConfig
 from bench.cpu import CpuMeter
 from bench.kafka_io import Tap, create_topics, delete_topics, producer, send_all
-from bench.messages import HOP_MODELS, first_hop_inputs, hop_records
+from bench.messages import HOP_MODELS, Outgoing, first_hop_inputs, hop_records
 
 HOPS = len(HOP_MODELS)
 
@@ -84,8 +85,32 @@ async def _naive_rows(dsn: str, want: int, timeout: float) -> list[int]:
         await conn.close()
 
 
+async def _timed_pass(cfg: BenchConfig, mode: str, prod: AIOKafkaProducer, inputs: list[Outgoing],
+                      stages: list[tuple[asyncio.subprocess.Process, Path]], tap: Tap,
+                      seen: Callable[[], tuple[int, float, float]]) -> dict[str, Any]:
+    """Send every input and time it until the last one is out of the last hop; `seen` gives
+    (arrived, first arrival, last arrival) as the tap counts them, from 0 at the start."""
+    count = len(inputs)
+    meter = CpuMeter({f"stage{h}": p.pid for h, (p, _) in enumerate(stages, 1)}).start()
+    t0 = time.monotonic()
+    await asyncio.wait_for(send_all(prod, inputs), cfg.phase_timeout_s)
+    sent_s = time.monotonic() - t0
+    try:
+        await tap.wait(lambda: seen()[0] >= count, cfg.phase_timeout_s - sent_s,
+                       f"{count} {mode} messages on the last hop")
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}: only {seen()[0]} arrived") from None
+    finally:
+        cpu = meter.stop()
+    _, first, last = seen()
+    seconds = last - t0
+    return {"messages": count, "seconds": round(seconds, 3), "per_s": round(count / seconds, 1),
+            "send_s": round(sent_s, 3), "first_arrival_s": round(first - t0, 3), "cpu_cores": cpu}
+
+
 async def run_pipeline(cfg: BenchConfig, mode: str) -> dict[str, Any]:
-    """Run the `ceiling` or `naive` pipeline once and return its figures."""
+    """Run the `ceiling` or `naive` pipeline and return its figures: the ceiling's are those of the
+    median of `cfg.ceiling_passes` timed passes, the naive pipeline's those of one."""
     count = cfg.ceiling_messages if mode == "ceiling" else cfg.naive_messages
     prefix, tenant = f"bench.{mode}", f"bench-{secrets.token_hex(4)}"
     topics = [f"{prefix}.hop{i}" for i in range(1, HOPS + 1)]
@@ -127,23 +152,17 @@ async def run_pipeline(cfg: BenchConfig, mode: str) -> dict[str, Any]:
             await asyncio.wait_for(send_all(prod, inputs[:warmup]), cfg.phase_timeout_s)
             await tap.wait(lambda: arrived >= warmup, cfg.phase_timeout_s, f"{warmup} warm-up messages")
             arrived, first, last = 0, 0.0, 0.0
-        meter = CpuMeter({f"stage{h}": p.pid for h, (p, _) in enumerate(stages, 1)}).start()
-        t0 = time.monotonic()
-        await asyncio.wait_for(send_all(prod, inputs), cfg.phase_timeout_s)
-        sent_s = time.monotonic() - t0
-        try:
-            await tap.wait(lambda: arrived >= count, cfg.phase_timeout_s - sent_s,
-                           f"{count} {mode} messages on {topics[-1]}")
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}: only {arrived} arrived") from None
-        finally:
-            cpu = meter.stop()
-        seconds = last - t0
-        result: dict[str, Any] = {"messages": count, "seconds": round(seconds, 3),
-                                  "per_s": round(count / seconds, 1), "send_s": round(sent_s, 3),
-                                  "first_arrival_s": round(first - t0, 3),
-                                  "processes": HOPS, "cpu_cores": cpu,
-                                  "bytes_per_hop": [len(r.value) for r in hop_records(tenant, topics)]}
+        runs = []
+        for _ in range(cfg.ceiling_passes if mode == "ceiling" else 1):
+            arrived, first, last = 0, 0.0, 0.0
+            runs.append(await _timed_pass(cfg, mode, prod, inputs, stages, tap, lambda: (arrived, first, last)))
+        # The median pass: one pass swung from 11.1k to 14.8k msg/s between runs, and the ratio to the
+        # ceiling with it.
+        result = dict(sorted(runs, key=lambda r: r["per_s"])[len(runs) // 2])
+        result.update({"bytes_per_hop": [len(r.value) for r in hop_records(tenant, topics)],
+                       "processes": HOPS})
+        if len(runs) > 1:
+            result["passes_per_s"] = [r["per_s"] for r in runs]
         if mode == "naive":
             result["rows_per_hop"] = await _naive_rows(cfg.bench_dsn, count, 30)
     return result

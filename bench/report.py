@@ -113,7 +113,9 @@ def render(results: dict[str, Any], summary: dict[str, Any]) -> str:
     thr, lat = k.get("throughput") or {}, k.get("latency") or {}
     rows = [
         ("ceiling", "pass-through, 4 processes, batched", _num(summary["ceiling_per_s"], " msg/s"),
-         f"{c.get('messages', '-')} msgs in {c.get('seconds', '-')} s" if c else ""),
+         f"{c.get('messages', '-')} msgs in {c.get('seconds', '-')} s" + (
+             f", the median of passes at {', '.join(f'{p:,.0f}' for p in c['passes_per_s'])} msg/s"
+             if c.get("passes_per_s") else "") if c else ""),
         ("kaskade", "sustained purchases -> RewardGranted", _num(summary["kaskade_per_s"], " /s"),
          f"{thr.get('purchases', '-')} purchases in {thr.get('seconds', '-')} s" if thr else ""),
         ("kaskade", "  ... all notifications stored", _num(thr.get("notifications_stored_s"), " s"),
