@@ -7,12 +7,15 @@ Run twice, with the history at 1x and at BENCH_ATTRIBUTION_SCALE x (each its own
 cost per conversion must not grow with history. Knobs: BENCH_ATTRIBUTION_CUSTOMERS (100,000),
 BENCH_ATTRIBUTION_CLICKS (1,000,000), BENCH_ATTRIBUTION_SCALE (10), BENCH_ATTRIBUTION_CONVERSIONS
 (50,000), BENCH_ATTRIBUTION_INSTANCES (2 processes in one consumer group, as ops scale it),
-BENCH_ATTRIBUTION_MEMBERS (2 Kafka group members in each instance: KASKADE_ATTRIBUTION_CONSUME_MEMBERS),
+BENCH_ATTRIBUTION_MEMBERS (1 Kafka group member in each instance: KASKADE_ATTRIBUTION_CONSUME_MEMBERS),
 BENCH_ATTRIBUTION_PORT (8740; the service's HTTP API listens on it + 1).
 
 One instance leaves part of the machine idle: its one Python thread waits on Postgres
 between steps and tops out near 0.75 of a core (1.4-1.6 cores busy in all, 4.2-4.6k conversions/s).
 Two instances keep both cores busy: 5.9-6.6k/s in the same hour; a third adds nothing.
+Two group members in each instance (as the end-to-end phase runs its one attribution instance) cost
+more CPU per conversion than they win back in overlap: from a backlog at 1x, 2 x 2 gave
+8,148-8,788/s on 1.95-1.98 cores, 2 x 1 (the service's default) 8,526-9,338/s on 1.83-1.91.
 
 The service runs in a consumer group of its own (attribution-bench), started at the topics' end,
 so neither a backlog nor another attribution instance (tests, a dev stack) shares its work. It runs
@@ -101,7 +104,7 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
     customers, clicks = _int("BENCH_ATTRIBUTION_CUSTOMERS", 100_000), _int("BENCH_ATTRIBUTION_CLICKS", 1_000_000)
     scale, n = _int("BENCH_ATTRIBUTION_SCALE", 10), _int("BENCH_ATTRIBUTION_CONVERSIONS", 50_000)
     dsn = os.environ["KASKADE_ATTRIBUTION_DATABASE_URL"]
-    members = result["members"] = _int("BENCH_ATTRIBUTION_MEMBERS", 2)
+    members = result["members"] = _int("BENCH_ATTRIBUTION_MEMBERS", 1)
     instances = result["instances"] = _int("BENCH_ATTRIBUTION_INSTANCES", 2)
     histories = [History(f"bench-attr-{secrets.token_hex(4)}", customers * k, clicks * k) for k in (1, scale)]
     await start_group_at_end(cfg.bootstrap, GROUP, INPUTS)
