@@ -56,6 +56,10 @@ def _warnings(results: dict[str, Any]) -> list[str]:
     for when, lag in lags.items():
         if lag and any(lag.values()):
             out.append(f"consumer groups still had records to catch up on {when}: {lag}")
+    probes = [ms for pair in results.get("speed_probe_ms", {}).values() for ms in pair]
+    if probes and max(probes) > cpu.SLOWER_WARNING * min(probes):
+        out.append(f"the machine's speed probe ranged from {min(probes):.0f} to {max(probes):.0f} ms in this run: "
+                   f"figures of the phases it was slow around are likely depressed (see speed_probe_ms)")
     return out + http_warnings(results)
 
 
@@ -66,6 +70,7 @@ async def _run_phases(cfg: BenchConfig, runners: dict[str, Any], results: dict[s
             continue
         print(f"[{time.monotonic() - t0:6.1f}s] {phase} ...", flush=True)
         results.setdefault("quiet_before", {})[phase] = await cpu.quiet()
+        probes = results.setdefault("speed_probe_ms", {})[phase] = [cpu.speed_probe_ms()]
         try:
             results[phase] = {}
             results[phase] = await _within_budget(runners[phase](results[phase]), PHASE_BUDGET_S[phase])
@@ -79,6 +84,7 @@ async def _run_phases(cfg: BenchConfig, runners: dict[str, Any], results: dict[s
             if isinstance(exc, OverBudget):
                 (kept / "waiting.txt").write_text(exc.waiting)
             print(f"         {phase} failed: {results['errors'][phase]}; logs kept in {kept}", flush=True)
+        probes.append(cpu.speed_probe_ms())
 
 
 class OverBudget(Exception):

@@ -143,3 +143,18 @@ async def quiet(max_cores: float = QUIET_CORES, window_s: float = 1.0, timeout_s
         waited = time.monotonic() - t0
         if busy < max_cores or waited >= timeout_s:
             return {"waited_s": round(waited, 1), "busy_cores": round(busy, 2)}
+
+
+PROBE_LOOPS = 2_000_000
+SLOWER_WARNING = 1.25  # the slowest probe of a run against its fastest
+
+
+def speed_probe_ms() -> float:
+    """CPU milliseconds a fixed pure-Python loop takes, on one core of a quiet machine. This is a
+    shared virtual machine: the same loop took 230-330 ms within an hour, and a phase run while it
+    was slow gave figures up to a third lower with the same CPU shares per process. The probe
+    around each phase says whether the machine was itself when the figures were taken."""
+    t, total = time.process_time(), 0
+    for i in range(PROBE_LOOPS):
+        total += i * i
+    return round((time.process_time() - t) * 1000, 1)

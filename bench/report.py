@@ -135,6 +135,10 @@ def render(results: dict[str, Any], summary: dict[str, Any]) -> str:
                 f"kaskade / naive = {summary['kaskade_vs_naive'] or '-'}    "
                 f"redirect / hello-world = {summary['redirect_vs_hello_world'] or '-'}", ""]
     out += [f"  {verdict:<5} {target}" for target, verdict in summary["targets"].items()]
+    probes = results.get("speed_probe_ms") or {}
+    if probes:
+        out += ["", "Machine speed probe before / after each phase (ms of CPU for a fixed loop; higher is slower): "
+                + ", ".join(f"{phase} {'/'.join(f'{ms:.0f}' for ms in pair)}" for phase, pair in probes.items())]
     out += ["", "CPU in cores busy during each timed part (2 cores = machine saturated):"]
     for label, cpu in (("ceiling", c.get("cpu_cores")), ("kaskade idle", k.get("idle_cpu_cores")),
                        ("kaskade b1", thr.get("cpu_cores")),
