@@ -36,7 +36,7 @@ from typing import Any
 import asyncpg
 
 from bench.attribution_history import History, click_uuid
-from bench.config import LOG_DIR, BenchConfig
+from bench.config import LOG_DIR, BenchConfig, fresh_logs
 from bench.cpu import CpuMeter
 from bench.backlog import work_off
 from bench.kafka_io import Tap, TenantEvents, producer, send_all
@@ -109,7 +109,7 @@ async def run_attribution(cfg: BenchConfig, result: dict[str, Any]) -> dict[str,
     histories = [History(f"bench-attr-{secrets.token_hex(4)}", customers * k, clicks * k) for k in (1, scale)]
     await start_group_at_end(cfg.bootstrap, GROUP, INPUTS)
     log_dir = LOG_DIR / "attribution"
-    (log_dir / "attribution.log").unlink(missing_ok=True)
+    fresh_logs(log_dir, "attribution")
     stack = Stack(log_dir=log_dir, http_port=_int("BENCH_ATTRIBUTION_PORT", 8740),
                   extra_env={"KASKADE_ATTRIBUTION_CONSUME_MEMBERS": str(members), **cfg.service_env,
                                                 "KASKADE_ATTRIBUTION_SERVICE_NAME": GROUP,

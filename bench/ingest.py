@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.config import LOG_DIR, ROOT, BenchConfig
+from bench.config import LOG_DIR, ROOT, BenchConfig, fresh_logs
 from kaskade_devtools.stack import Stack
 from kaskade_devtools.testing import register_tenant
 
@@ -52,7 +52,7 @@ async def share_ingest_alone(cfg: BenchConfig, phase: str, env: dict[str, str]) 
     """share-ingest as a process of its own, logging to .local/bench-logs/<phase>/share_ingest.log;
     with `separate_relay(phase)`, a second instance relays the outbox and the first serves HTTP only."""
     log_dir = LOG_DIR / phase
-    (log_dir / "share_ingest.log").unlink(missing_ok=True)
+    fresh_logs(log_dir, "share_ingest")
     separate = separate_relay(phase)
     stack = Stack(log_dir=log_dir, http_port=cfg.ingest_port,
                   extra_env={**cfg.service_env, **env, RELAY_ENV: str(not separate).lower()})

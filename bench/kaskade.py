@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from bench.config import BENCH_GROUPS, LOG_DIR, ROOT, BenchConfig
+from bench.config import BENCH_GROUPS, LOG_DIR, ROOT, BenchConfig, fresh_logs
 from bench.cpu import CpuMeter, foreign_services
 from bench.groups import group_members
 from bench.kafka_io import Tap, group_lag, producer, send_all
@@ -133,8 +133,7 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
     for group in ALL_GROUPS:
         await start_group_at_end(cfg.bootstrap, group, [t.name for t in topics.ALL])
     prod = producer(cfg.bootstrap)
-    for name in SERVICES:  # the services' logs then hold this run only
-        (LOG_DIR / f"{name}.log").unlink(missing_ok=True)
+    fresh_logs(LOG_DIR, *SERVICES)  # the services' logs then hold this run only
     try:
         result["step"] = "starting the services"
         # From the main thread: Stack's services die with the thread that started them.

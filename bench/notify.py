@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 from aiohttp import web
 
-from bench.config import LOG_DIR, BenchConfig
+from bench.config import LOG_DIR, BenchConfig, fresh_logs
 from bench.cpu import CpuMeter, foreign_services
 from kaskade_contracts import topics
 from kaskade_contracts.campaigns import CampaignStatus, CampaignTerms
@@ -251,6 +251,7 @@ async def run_notify(cfg: BenchConfig, results: dict[str, Any]) -> dict[str, Any
     env = {"KASKADE_NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK": "true", "KASKADE_NOTIFICATION_SMTP_PORT": str(sink.port),
            "KASKADE_NOTIFICATION_WEBHOOK_TIMEOUT_S": str(max(receiver.slow_s + 5, 60)),
            "KASKADE_NOTIFICATION_SERVICE_NAME": group, **cfg.service_env}
+    fresh_logs(LOG_DIR / "notify", "notification")
     stack = Stack(LOG_DIR / "notify", http_port=int(os.environ.get("BENCH_NOTIFY_PORT", 8200)), extra_env=env)
     foreign: list[str] = []
     try:

@@ -35,7 +35,7 @@ from typing import Any
 import asyncpg
 
 from bench.backlog import work_off
-from bench.config import LOG_DIR, BenchConfig
+from bench.config import LOG_DIR, BenchConfig, fresh_logs
 from bench.cpu import CpuMeter
 from bench.kafka_io import Tap, TenantEvents, producer, send_all
 from bench.messages import outgoing
@@ -151,7 +151,7 @@ async def run_reward(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any]
         float(os.environ.get("BENCH_REWARD_FIT", 0.9))
     await start_group_at_end(cfg.bootstrap, GROUP, INPUTS)
     log_dir = LOG_DIR / "reward"
-    (log_dir / "reward.log").unlink(missing_ok=True)
+    fresh_logs(log_dir, "reward")
     stack = Stack(log_dir=log_dir, http_port=_int("BENCH_REWARD_PORT", 8760),
                   extra_env={"KASKADE_REWARD_CONSUME_MEMBERS": str(_int("BENCH_REWARD_MEMBERS", 2)),
                              **cfg.service_env, "KASKADE_REWARD_SERVICE_NAME": GROUP})
