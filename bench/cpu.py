@@ -151,8 +151,9 @@ SLOWER_WARNING = 1.25  # the slowest probe of a run against its fastest
 
 def speed_probe_ms() -> float:
     """CPU milliseconds a fixed pure-Python loop takes, on one core of a quiet machine. This is a
-    shared virtual machine: the same loop took 230-330 ms within an hour, and a phase run while it
-    was slow gave figures up to a third lower with the same CPU shares per process. The probe
+    shared virtual machine: the same loop took 112-162 ms within an hour, and in a slow hour the
+    end-to-end phase gave 1,912-2,050 purchases/s against 2,967-2,994 with the same CPU shares per
+    process (and the ceiling 7-8k msg/s against 13-14k). The probe
     around each phase says whether the machine was itself when the figures were taken."""
     t, total = time.process_time(), 0
     for i in range(PROBE_LOOPS):
