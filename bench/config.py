@@ -1,7 +1,8 @@
 """The benchmark's knobs, all from the environment so `make bench` needs no arguments.
 
 BENCH_PHASES (ceiling,kaskade,naive,redirect,batch), BENCH_CEILING (messages per pass), BENCH_CEILING_PASSES
-(3 timed passes; the median counts), BENCH_PURCHASES,
+(3 timed passes; the median counts), BENCH_PURCHASES (per throughput run), BENCH_KASKADE_PASSES (3 throughput
+runs; the median counts),
 BENCH_REFERRERS, BENCH_RATE and BENCH_LATENCY_S (the paced latency run), BENCH_NAIVE (messages),
 BENCH_HTTP_PORT, BENCH_SERVICE_ENV ("K=V K=V" for the services), BENCH_STARTUP_TIMEOUT_S,
 BENCH_PHASE_TIMEOUT_S, BENCH_E2E_MORE_INSTANCES (services of the end-to-end phase that run one more
@@ -67,6 +68,7 @@ class BenchConfig:
     ceiling_passes: int = field(default_factory=lambda: max(_int("BENCH_CEILING_PASSES", 3), 1))
     referrers: int = field(default_factory=lambda: _int("BENCH_REFERRERS", 200))
     purchases: int = field(default_factory=lambda: _int("BENCH_PURCHASES", 20_000))
+    kaskade_passes: int = field(default_factory=lambda: max(_int("BENCH_KASKADE_PASSES", 3), 1))
     latency_rate: float = field(default_factory=lambda: _float("BENCH_RATE", 500.0))
     latency_seconds: float = field(default_factory=lambda: _float("BENCH_LATENCY_S", 10.0))
     naive_messages: int = field(default_factory=lambda: _int("BENCH_NAIVE", 5_000))

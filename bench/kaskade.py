@@ -157,10 +157,17 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
         idle = CpuMeter(pids).start()
         await asyncio.sleep(IDLE_S)
         result["idle_cpu_cores"] = idle.stop()
-        result["step"] = "the throughput run"
-        result["throughput"] = await run_throughput(cfg, prod, tenant, codes, pids)
-        result["step"] = "waiting for the services to drain"
-        result["lag_after_throughput"] = await drain(cfg)
+        # The median of cfg.kaskade_passes runs, each on drained services, as the ceiling's is of its
+        # passes: one run of 20,000 purchases gave 2,368-2,994/s within an hour on the same code.
+        runs = []
+        for i in range(cfg.kaskade_passes):
+            result["step"] = f"the throughput run ({i + 1} of {cfg.kaskade_passes})"
+            runs.append(await run_throughput(cfg, prod, tenant, codes, pids))
+            result["step"] = "waiting for the services to drain"
+            result["lag_after_throughput"] = await drain(cfg)
+        result["throughput"] = dict(sorted(runs, key=lambda r: r["per_s"])[len(runs) // 2])
+        if len(runs) > 1:
+            result["throughput"]["passes_per_s"] = [r["per_s"] for r in runs]
         result["step"] = "the latency run"
         result["latency"] = await run_latency(cfg, prod, tenant, codes, pids)
         result["step"] = "done"

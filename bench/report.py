@@ -114,10 +114,14 @@ def render(results: dict[str, Any], summary: dict[str, Any]) -> str:
     rows = [
         ("ceiling", "pass-through, 4 processes, batched", _num(summary["ceiling_per_s"], " msg/s"),
          f"{c.get('messages', '-')} msgs in {c.get('seconds', '-')} s" + (
-             f", the median of passes at {', '.join(f'{p:,.0f}' for p in c['passes_per_s'])} msg/s"
+             f", the median of passes at {', '.join(f'{p:,.0f}' for p in c['passes_per_s'])}" + (
+                 f" (before Kaskade) and {', '.join(f'{p:,.0f}' for p in c['passes_after_kaskade_per_s'])} (after)"
+                 if c.get("passes_after_kaskade_per_s") else "") + " msg/s"
              if c.get("passes_per_s") else "") if c else ""),
         ("kaskade", "sustained purchases -> RewardGranted", _num(summary["kaskade_per_s"], " /s"),
-         f"{thr.get('purchases', '-')} purchases in {thr.get('seconds', '-')} s" if thr else ""),
+         f"{thr.get('purchases', '-')} purchases in {thr.get('seconds', '-')} s" + (
+             f", the median of runs at {', '.join(f'{p:,.0f}' for p in thr['passes_per_s'])} /s"
+             if thr.get("passes_per_s") else "") if thr else ""),
         ("kaskade", "  ... all notifications stored", _num(thr.get("notifications_stored_s"), " s"),
          "after the first send (notification caught up on kaskade.rewards.v1)" if thr else ""),
         ("kaskade", f"latency at {lat.get('offered_per_s', '-')}/s offered",
