@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from bench.messages import Outgoing
+from kaskade_platform.tasks import cancel_and_wait
 
 ADMIN_TIMEOUT_S = 30.0
 
@@ -168,9 +169,7 @@ class Tap:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         await stop_within(self._consumer)
 
 
@@ -280,10 +279,8 @@ class Progress(Landed):
 
     async def halt(self) -> None:
         """Stop polling; what landed by then can still be read back."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def stop(self) -> None:
         await self.halt()
@@ -345,9 +342,7 @@ class Committed:
         return (b[1] - a[1]) / (b[0] - a[0]), b[0] - a[0]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         await self._admin.close()
 
 

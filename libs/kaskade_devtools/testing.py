@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from kaskade_contracts.envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
 from kaskade_platform.outbox import kafka_headers
+from kaskade_platform.tasks import cancel_and_wait
 
 
 async def produce(bootstrap: str, items: Iterable[Envelope[Any] | tuple[str, bytes, dict[str, str] | None]]) -> None:
@@ -83,9 +84,7 @@ class TopicWatcher:
                         self.seen.append(s)
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         if self._consumer:
             await self._consumer.stop()
 

@@ -13,6 +13,7 @@ from kaskade_contracts.events import (CampaignBudgetExhausted, CampaignBudgetWar
                                       RewardGranted, RewardRevoked)
 from kaskade_platform import tenantauth
 from kaskade_platform.runtime import ServiceRuntime
+from kaskade_platform.tasks import cancel_and_wait
 from kaskade_platform.webapp import serve, service_app
 from notification import retention
 from notification.api import build_feed_router, build_webhook_router
@@ -42,9 +43,8 @@ class NotificationRuntime(ServiceRuntime):
                        asyncio.create_task(self.webhooks.run(), name="webhook-delivery")]
 
     async def stop(self) -> None:
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        # Cancelled again only after 5 s: each loop's `finally` first cancels and awaits its deliveries in flight.
+        await cancel_and_wait(*self._loops, every_s=5.0)
         await self.email.mailer.close()
         await super().stop()
 

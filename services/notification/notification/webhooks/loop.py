@@ -27,6 +27,7 @@ import yarl
 from kaskade_contracts.envelope import new_envelope
 from kaskade_contracts.events import WebhookEndpointDisabled
 from kaskade_platform.outbox import Outbox
+from kaskade_platform.tasks import cancel_and_wait
 
 from notification.config import Settings
 from notification.webhooks import domain, repo, ssrf
@@ -85,11 +86,7 @@ class WebhookDelivery:
                     except TimeoutError:
                         pass
         finally:
-            for task in list(self.inflight):
-                task.cancel()
-            await asyncio.gather(*self.inflight, return_exceptions=True)
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+            await cancel_and_wait(*self.inflight, flusher)
             await self._flush()
             await self._release()
             await self.session.close()
