@@ -156,8 +156,8 @@ async def main() -> int:
     results: dict[str, Any] = {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
         "config": {k: v for k, v in cfg.__dict__.items() if "dsn" not in k}, "errors": {}}
-    runners = {"ceiling": lambda _: run_pipeline(cfg, "ceiling"), CEILING_AFTER: lambda _: run_pipeline(cfg, "ceiling"),
-               "kaskade": lambda r: run_kaskade(cfg, r),
+    runners = {"ceiling": lambda _: run_pipeline(cfg, "ceiling"), "kaskade": lambda r: run_kaskade(cfg, r),
+               CEILING_AFTER: lambda _: run_pipeline(cfg, "ceiling"),
                "naive": lambda _: run_pipeline(cfg, "naive"), "redirect": lambda r: run_redirect(cfg, r),
                "batch": lambda r: run_batch(cfg, r), "attribution": lambda r: run_attribution(cfg, r),
                "reward": lambda r: run_reward(cfg, r),

@@ -10,9 +10,9 @@ import asyncio
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import asyncpg
