@@ -158,7 +158,7 @@ async def run_kaskade(cfg: BenchConfig, result: dict[str, Any]) -> dict[str, Any
         await asyncio.sleep(IDLE_S)
         result["idle_cpu_cores"] = idle.stop()
         # The median of cfg.kaskade_passes runs, each on drained services, as the ceiling's is of its
-        # passes: one run of 20,000 purchases gave 2,368-2,994/s within an hour on the same code.
+        # passes: three runs of 20,000 purchases in one phase gave 1,760, 2,838 and 2,908/s.
         runs = []
         for i in range(cfg.kaskade_passes):
             result["step"] = f"the throughput run ({i + 1} of {cfg.kaskade_passes})"
