@@ -62,6 +62,12 @@ class DeadLetter:
     attempts: int
 
 
+@dataclass(slots=True)
+class Decoded:
+    deliveries: list[Delivery]
+    dead: list[DeadLetter]
+
+
 class Unprocessable(Exception):
     """A handler's verdict that an event can never be applied (e.g. it names an unknown campaign).
 
@@ -103,9 +109,16 @@ class BatchConsumer:
         # Called once a batch that applied new events has committed: work in this process that
         # reads what the handlers wrote (notification's delivery loops) starts now, not at its next poll.
         self.on_applied: list[Callable[[], None]] = []
+        # Batches group members apply in the background (member.py); a stop waits for them.
+        self.in_flight: set[asyncio.Task[None]] = set()
         # (topic, event type, schema version) as the outbox writes them in the first two headers.
         self._unhandled = frozenset((m.topic, m.event_type.encode(), str(m.schema_version).encode())
                                     for m in registered().values() if m not in handlers)
+
+    async def settled(self) -> None:
+        """Wait until the batches in flight have committed (or been rewound)."""
+        while self.in_flight:
+            await asyncio.wait(list(self.in_flight))
 
     def _named_unhandled(self, record: ConsumerRecord) -> bool:
         h = record.headers
@@ -114,6 +127,11 @@ class BatchConsumer:
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a batch exactly once; raise only when the batch must not be committed."""
+        await self.apply(self.decode(records))
+
+    def decode(self, records: Sequence[ConsumerRecord]) -> Decoded:
+        """The batch's events, in the order they are applied, and the records that can never be.
+        No I/O: a group member decodes its next batch while this one's transaction runs (member.py)."""
         deliveries: list[Delivery] = []
         dead: list[DeadLetter] = []
         for record in records:
@@ -130,10 +148,15 @@ class BatchConsumer:
             else:
                 # A valid event this consumer has no use for (a newer type on a shared topic).
                 self.stats["ignored"] += 1
-        if deliveries:
-            if self._topic_rank:  # stable: each partition keeps its order
-                deliveries.sort(key=lambda d: self._topic_rank.get(d.record.topic, len(self._topic_rank)))
-            dead += await self._apply_with_retry(deliveries)
+        if self._topic_rank:  # stable: each partition keeps its order
+            deliveries.sort(key=lambda d: self._topic_rank.get(d.record.topic, len(self._topic_rank)))
+        return Decoded(deliveries, dead)
+
+    async def apply(self, batch: Decoded) -> None:
+        """Apply a decoded batch exactly once; raise only when the batch must not be committed."""
+        dead = list(batch.dead)
+        if batch.deliveries:
+            dead += await self._apply_with_retry(batch.deliveries)
         if dead:
             await self._dead_letter(dead)
 

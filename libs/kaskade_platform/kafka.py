@@ -1,19 +1,19 @@
 """Kafka wiring: the broker every service uses, topic creation, and batch subscriptions."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 
 from kaskade_contracts.topics import DLQ_CONFIG, Topic
-from kaskade_platform.consumer import BatchConsumer, ShuttingDown
+from kaskade_platform.consumer import BatchConsumer
+from kaskade_platform.member import GroupMember
 from kaskade_platform.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -84,32 +84,11 @@ async def _the_batch(records: tuple[ConsumerRecord, ...], original: Any) -> Any:
     return message
 
 
-async def _commit(message: Any, records: Iterable[ConsumerRecord]) -> None:
-    """Commit the partitions of this batch, past its last record in each. `ack()` commits the
-    position of every partition the member holds (12 per topic, up to 6 topics), so each batch
-    had Kafka write 60-70 offsets, nearly all unchanged."""
-    if not isinstance(message.consumer, AIOKafkaConsumer):  # FastStream's test broker
-        await message.ack()
-        return
-    offsets: dict[TopicPartition, int] = {}
-    for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-    # A rebalance while the batch ran may have handed some partitions to another member: that one
-    # replays them from the last commit (and finds the events claimed); the rest are still ours.
-    held = message.consumer.assignment()
-    if any(tp not in held for tp in offsets):
-        log.info("partitions moved to another member during the batch; it replays them",
-                 extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in offsets if tp not in held)})
-        offsets = {tp: o for tp, o in offsets.items() if tp in held}
-    if offsets:
-        await message.consumer.commit(offsets)
-
-
 def subscribe(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics: Iterable[Topic], *,
               max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int = 100, fetch_min_bytes: int = 1,
               members: int = 1) -> None:
-    """Register a batch subscriber that commits offsets only after the batch's transaction commits.
+    """Register a batch subscriber that commits offsets only after the batch's transaction commits
+    (each member's batches: member.py).
 
     With `members` > 1, that many Kafka consumers join the group from this process, each with
     partitions of its own, so one's transaction overlaps another's decoding; a partition is still
@@ -122,24 +101,6 @@ def subscribe(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics
 
 def _subscribe_one(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, topics: tuple[Topic, ...], *,
                    max_records: int, batch_timeout_ms: int, fetch_max_wait_ms: int, fetch_min_bytes: int) -> None:
-
-    async def consume(message: Any) -> None:
-        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
-        try:
-            await consumer.process(records)
-        except ShuttingDown:
-            await message.nack()  # not committed: whoever owns these partitions next replays them
-            return
-        except Exception:  # noqa: BLE001 - e.g. the dead-letter topic refused; never skip the batch
-            log.exception("batch failed; rewinding to replay it", extra={"consumer": consumer.name})
-            await asyncio.sleep(consumer.backoff_max_s)
-            await message.nack()
-            return
-        try:
-            await _commit(message, records)
-        except Exception as exc:  # noqa: BLE001 - a rebalance took the partitions: the new owner dedupes
-            log.warning("offset commit failed; the batch will be replayed and deduplicated",
-                        extra={"consumer": consumer.name, "error": repr(exc)})
 
     router.subscriber(
         *(t.name for t in topics),
@@ -157,4 +118,4 @@ def _subscribe_one(router: KafkaRouter | KafkaBroker, consumer: BatchConsumer, t
         auto_offset_reset="earliest",
         parser=_the_batch,
         decoder=_the_message,
-    )(consume)
+    )(GroupMember(consumer, max_records).consume)

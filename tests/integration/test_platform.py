@@ -105,14 +105,14 @@ async def _insert_effects(conn: asyncpg.Connection, events: list[Envelope[Record
                            [(e.event_id, e.payload.sharer_id) for e in events])
 
 
-async def _run_consumer(infra: Any, pool: Any, topic: Topic, handler: Any, members: int = 1,
-                        **kw: Any) -> tuple[KafkaBroker, BatchConsumer]:
+async def _run_consumer(infra: Any, pool: Any, topic: Topic, handler: Any, members: int = 1, max_records: int = 100,
+                        kind: type[BatchConsumer] = BatchConsumer, **kw: Any) -> tuple[KafkaBroker, BatchConsumer]:
     await ensure_topics(infra.kafka_bootstrap_servers, [topic])
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=True, acks="all")
-    consumer = BatchConsumer(name="test", group_id=f"test-{uuid.uuid4().hex[:8]}", broker=broker, outbox=Outbox(),
+    consumer = kind(name="test", group_id=f"test-{uuid.uuid4().hex[:8]}", broker=broker, outbox=Outbox(),
                              pool=lambda: pool, handlers={RecordShare: handler}, backoff_initial_s=0.01,
                              backoff_max_s=0.05, **kw)
-    subscribe(broker, consumer, [topic], max_records=100, batch_timeout_ms=20, members=members)
+    subscribe(broker, consumer, [topic], max_records=max_records, batch_timeout_ms=20, members=members)
     await broker.start()
     return broker, consumer
 
@@ -304,6 +304,105 @@ async def test_a_batch_commits_the_offsets_of_its_own_partitions_only(infra: Any
         await broker.stop()
     assert committed == {0: 130, 2: 7}, committed
     assert consumer.stats["applied"] == 137
+
+
+class _CountingDecodes(BatchConsumer):
+    decoded = 0
+
+    def decode(self, records: Any) -> Any:
+        self.decoded += 1
+        return super().decode(records)
+
+
+async def _backlog(infra: Any, tenant: str, n: int) -> tuple[Topic, list[Envelope[RecordShare]]]:
+    """n events waiting on a topic of one partition, so a member's batches come in full."""
+    topic = Topic(f"test.platform.{uuid.uuid4().hex[:8]}", "test", "scratch", partitions=1)
+    await ensure_topics(infra.kafka_bootstrap_servers, [topic])
+    events = [_share(tenant, f"s{i:03}") for i in range(n)]
+    await produce(infra.kafka_bootstrap_servers, [(topic.name, encode_envelope(e), None) for e in events])
+    return topic, events
+
+
+async def _committed(infra: Any, group: str, topic: Topic, want: int) -> int | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offset = None
+        for _ in range(200):
+            got = await admin.list_consumer_group_offsets(group)
+            offset = next((o.offset for tp, o in got.items() if tp.topic == topic.name), None)
+            if offset == want:
+                break
+            await asyncio.sleep(0.05)
+        return offset
+    finally:
+        await admin.close()
+
+
+async def _wait_for_decodes(consumer: Any, n: int) -> int:
+    for _ in range(250):
+        if consumer.decoded >= n:
+            break
+        await asyncio.sleep(0.02)
+    return consumer.decoded
+
+
+async def test_a_full_batch_applies_while_the_next_is_decoded_and_all_commit_in_order(infra: Any, pool: Any) -> None:
+    """Working off a backlog, a member fetches and decodes its next batch while this one's
+    transaction runs (member.py); each event still applies once, in its partition's order, and the
+    offsets reach the end."""
+    topic, events = await _backlog(infra, f"t{uuid.uuid4().hex[:10]}", 95)
+    applied: list[str] = []
+    decoded_while_first_applied = 0
+
+    async def handler(conn: asyncpg.Connection, batch: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
+        nonlocal decoded_while_first_applied
+        if not applied:  # the first batch's transaction stays open until the next batch is decoded
+            decoded_while_first_applied = await _wait_for_decodes(consumer, 2)
+        applied.extend(e.payload.sharer_id for e in batch)
+        await _insert_effects(conn, batch)
+        return []
+
+    broker, consumer = await _run_consumer(infra, pool, topic, handler, max_records=10, kind=_CountingDecodes)
+    try:
+        committed = await _committed(infra, consumer.group_id, topic, len(events))
+    finally:
+        await broker.stop()
+    assert decoded_while_first_applied == 2
+    assert applied == [e.payload.sharer_id for e in events]
+    assert committed == len(events)
+    assert consumer.stats["applied"] == len(events) and consumer.stats["duplicates"] == 0
+
+
+async def test_a_batch_abandoned_at_shutdown_is_replayed_before_the_one_fetched_after_it(infra: Any, pool: Any) -> None:
+    """The batch decoded while an abandoned one ran must not apply first, nor commit its offsets
+    past the abandoned one's: it is rewound with it, and both come again in order."""
+    topic, events = await _backlog(infra, f"t{uuid.uuid4().hex[:10]}", 40)
+    applied: list[str] = []
+    abandoned = False
+
+    async def handler(conn: asyncpg.Connection, batch: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
+        nonlocal abandoned
+        if not abandoned:
+            abandoned = True
+            await _wait_for_decodes(consumer, 2)
+            consumer.stopping = True  # a stop began: the failure below abandons the batch uncommitted
+            raise ConnectionResetError("the database went away")
+        applied.extend(e.payload.sharer_id for e in batch)
+        await _insert_effects(conn, batch)
+        return []
+
+    broker, consumer = await _run_consumer(infra, pool, topic, handler, max_records=10, kind=_CountingDecodes)
+    try:
+        committed = await _committed(infra, consumer.group_id, topic, len(events))
+        await consumer.settled()
+    finally:
+        await broker.stop()
+    assert applied == [e.payload.sharer_id for e in events]
+    assert committed == len(events)
+    rows = await pool.fetchval("SELECT count(DISTINCT event_id) FROM test_effects WHERE event_id = ANY($1::uuid[])",
+                               [e.event_id for e in events])
+    assert rows == len(events) and consumer.stats["applied"] == len(events)
 
 
 async def _relayed(infra: Any, pool: Any, outbox: Outbox, tenant: str, n: int, batch_size: int) -> list[Any]:
