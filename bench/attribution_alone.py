@@ -15,7 +15,9 @@ between steps and tops out near 0.75 of a core (1.4-1.6 cores busy in all, 4.2-4
 Two instances keep both cores busy: 5.9-6.6k/s in the same hour; a third adds nothing.
 Two group members in each instance (as the end-to-end phase runs its one attribution instance) cost
 more CPU per conversion than they win back in overlap: from a backlog at 1x, 2 x 2 gave
-8,148-8,788/s on 1.95-1.98 cores, 2 x 1 (the service's default) 8,526-9,338/s on 1.83-1.91.
+8,148-8,788/s on 1.95-1.98 cores, 2 x 1 (the service's default) 8,526-9,338/s on 1.83-1.91. Since
+each member applies a full batch in the background (libs/kaskade_platform/member.py), 2 x 1 keeps
+1.89-1.97 cores busy: 8,951-9,429/s.
 
 The service runs in a consumer group of its own (attribution-bench), started at the topics' end,
 so neither a backlog nor another attribution instance (tests, a dev stack) shares its work. It runs
