@@ -347,62 +347,63 @@ async def _wait_for_decodes(consumer: Any, n: int) -> int:
     return consumer.decoded
 
 
-async def test_a_full_batch_applies_while_the_next_is_decoded_and_all_commit_in_order(infra: Any, pool: Any) -> None:
-    """Working off a backlog, a member fetches and decodes its next batch while this one's
-    transaction runs (member.py); each event still applies once, in its partition's order, and the
-    offsets reach the end."""
-    topic, events = await _backlog(infra, f"t{uuid.uuid4().hex[:10]}", 95)
+async def _work_off(infra: Any, pool: Any, n: int, on_first_batch: Any) -> tuple[list[str], list[str], int | None,
+                                                                                _CountingDecodes]:
+    """A member working off a backlog of n events in batches of 10; `on_first_batch(consumer)` runs
+    inside the first batch's transaction (raising abandons it). Returns the events' sharers, the
+    sharers as applied, the committed offset and the consumer."""
+    topic, events = await _backlog(infra, f"t{uuid.uuid4().hex[:10]}", n)
     applied: list[str] = []
-    decoded_while_first_applied = 0
+    first = True
 
     async def handler(conn: asyncpg.Connection, batch: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
-        nonlocal decoded_while_first_applied
-        if not applied:  # the first batch's transaction stays open until the next batch is decoded
-            decoded_while_first_applied = await _wait_for_decodes(consumer, 2)
+        nonlocal first
+        if first:
+            first = False
+            await on_first_batch(consumer)
         applied.extend(e.payload.sharer_id for e in batch)
         await _insert_effects(conn, batch)
         return []
 
     broker, consumer = await _run_consumer(infra, pool, topic, handler, max_records=10, kind=_CountingDecodes)
     try:
-        committed = await _committed(infra, consumer.group_id, topic, len(events))
+        committed = await _committed(infra, consumer.group_id, topic, n)
+        await consumer.settled()
     finally:
         await broker.stop()
+    rows = await pool.fetchval("SELECT count(DISTINCT event_id) FROM test_effects WHERE event_id = ANY($1::uuid[])",
+                               [e.event_id for e in events])
+    assert rows == n and consumer.stats["applied"] == n and consumer.stats["duplicates"] == 0
+    return [e.payload.sharer_id for e in events], applied, committed, consumer
+
+
+async def test_a_full_batch_applies_while_the_next_is_decoded_and_all_commit_in_order(infra: Any, pool: Any) -> None:
+    """Working off a backlog, a member fetches and decodes its next batch while this one's
+    transaction runs (member.py); each event still applies once, in its partition's order, and the
+    offsets reach the end."""
+    decoded_while_first_applied = 0
+
+    async def hold_until_the_next_is_decoded(consumer: _CountingDecodes) -> None:
+        nonlocal decoded_while_first_applied
+        decoded_while_first_applied = await _wait_for_decodes(consumer, 2)
+
+    sharers, applied, committed, _ = await _work_off(infra, pool, 95, hold_until_the_next_is_decoded)
     assert decoded_while_first_applied == 2
-    assert applied == [e.payload.sharer_id for e in events]
-    assert committed == len(events)
-    assert consumer.stats["applied"] == len(events) and consumer.stats["duplicates"] == 0
+    assert applied == sharers
+    assert committed == 95
 
 
 async def test_a_batch_abandoned_at_shutdown_is_replayed_before_the_one_fetched_after_it(infra: Any, pool: Any) -> None:
     """The batch decoded while an abandoned one ran must not apply first, nor commit its offsets
     past the abandoned one's: it is rewound with it, and both come again in order."""
-    topic, events = await _backlog(infra, f"t{uuid.uuid4().hex[:10]}", 40)
-    applied: list[str] = []
-    abandoned = False
+    async def abandon(consumer: _CountingDecodes) -> None:
+        await _wait_for_decodes(consumer, 2)
+        consumer.stopping = True  # a stop began: the failure below abandons the batch uncommitted
+        raise ConnectionResetError("the database went away")
 
-    async def handler(conn: asyncpg.Connection, batch: list[Envelope[RecordShare]]) -> list[Envelope[Any]]:
-        nonlocal abandoned
-        if not abandoned:
-            abandoned = True
-            await _wait_for_decodes(consumer, 2)
-            consumer.stopping = True  # a stop began: the failure below abandons the batch uncommitted
-            raise ConnectionResetError("the database went away")
-        applied.extend(e.payload.sharer_id for e in batch)
-        await _insert_effects(conn, batch)
-        return []
-
-    broker, consumer = await _run_consumer(infra, pool, topic, handler, max_records=10, kind=_CountingDecodes)
-    try:
-        committed = await _committed(infra, consumer.group_id, topic, len(events))
-        await consumer.settled()
-    finally:
-        await broker.stop()
-    assert applied == [e.payload.sharer_id for e in events]
-    assert committed == len(events)
-    rows = await pool.fetchval("SELECT count(DISTINCT event_id) FROM test_effects WHERE event_id = ANY($1::uuid[])",
-                               [e.event_id for e in events])
-    assert rows == len(events) and consumer.stats["applied"] == len(events)
+    sharers, applied, committed, _ = await _work_off(infra, pool, 40, abandon)
+    assert applied == sharers
+    assert committed == 40
 
 
 async def _relayed(infra: Any, pool: Any, outbox: Outbox, tenant: str, n: int, batch_size: int) -> list[Any]:
