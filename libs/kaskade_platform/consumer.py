@@ -36,6 +36,7 @@ from kaskade_platform import logging as klog
 from kaskade_platform.db import TRANSIENT_ERRORS, is_unavailable
 from kaskade_platform.dedupe import first_of_each_new
 from kaskade_platform.outbox import Outbox
+from kaskade_platform.tasks import cancel_and_wait
 from kaskade_platform.texts import packed
 
 if TYPE_CHECKING:
@@ -115,10 +116,18 @@ class BatchConsumer:
         self._unhandled = frozenset((m.topic, m.event_type.encode(), str(m.schema_version).encode())
                                     for m in registered().values() if m not in handlers)
 
-    async def settled(self) -> None:
-        """Wait until the batches in flight have committed (or been rewound)."""
+    async def settled(self, timeout_s: float) -> None:
+        """Wait until the batches in flight have committed (or been rewound). Those still running
+        after `timeout_s` are cancelled: uncommitted, they are replayed by whoever next holds their
+        partitions, as FastStream's graceful timeout treats the batch it waits for."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         while self.in_flight:
-            await asyncio.wait(list(self.in_flight))
+            left = deadline - loop.time()
+            if left <= 0:
+                await cancel_and_wait(*self.in_flight)
+                return
+            await asyncio.wait(list(self.in_flight), timeout=left)
 
     def _named_unhandled(self, record: ConsumerRecord) -> bool:
         h = record.headers

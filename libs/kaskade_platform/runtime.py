@@ -138,7 +138,7 @@ class ServiceRuntime:
         for consumer in self.consumers:
             consumer.stopping = True
         for consumer in self.consumers:
-            await consumer.settled()  # a batch handed to the background still commits
+            await consumer.settled(self.settings.graceful_timeout_s)  # a batch handed to the background still commits
         for subscriber in self.broker.subscribers:
             await subscriber.stop()  # waits (graceful_timeout) for the batch in flight to commit
         if self.relay is not None:

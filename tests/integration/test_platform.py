@@ -368,7 +368,7 @@ async def _work_off(infra: Any, pool: Any, n: int, on_first_batch: Any) -> tuple
     broker, consumer = await _run_consumer(infra, pool, topic, handler, max_records=10, kind=_CountingDecodes)
     try:
         committed = await _committed(infra, consumer.group_id, topic, n)
-        await consumer.settled()
+        await consumer.settled(10.0)
     finally:
         await broker.stop()
     rows = await pool.fetchval("SELECT count(DISTINCT event_id) FROM test_effects WHERE event_id = ANY($1::uuid[])",
