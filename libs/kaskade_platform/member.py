@@ -5,7 +5,8 @@ once: the next batch is fetched and decoded while this one's transaction runs, a
 are committed while the next one is applied. One after another, attribution working off a backlog
 spent per batch of 500 about 153 ms applying, 10 ms committing, 8 ms decoding and 3 ms fetching,
 and each instance's Python and Postgres sat idle meanwhile. Overlapped, two instances kept 1.94-1.97
-cores busy instead of 1.88-1.91 and went 13% faster (median of five alternating runs each).
+cores busy instead of 1.88-1.91 and went 13% faster (median of five alternating runs each, in a
+steady hour; a series while the machine's speed swung went the other way).
 
 A batch that comes in short is applied before the member fetches again, as before: live traffic
 then gathers into batches as large as one transaction's time lets it, where fetching at once would
