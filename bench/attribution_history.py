@@ -1,5 +1,5 @@
 """A stored history for the attribution phase: one tenant's links, clicks, cascade, devices,
-outcomes and attributed orders, written straight into attribution's tables with its own role
+outcomes (with their order ids), written straight into attribution's tables with its own role
 (as if it had consumed them), so a history of millions costs seconds, not a replay.
 
 Customers c0..c{n-1} each have one link (code k{i}); the first 1% are seeders and every other
@@ -38,7 +38,7 @@ class History:
             columns=["tenant_id", "referral_code", "campaign_id", "sharer_id", "share_id", "channel"],
             records=((t, f"k{i}", "default", f"c{i}", uuid.uuid4(), "email") for i in range(n)))
         uplines: list[list[str]] = [[] for _ in range(n)]
-        bindings, devices, outcomes, orders = [], [], [], []
+        bindings, devices, outcomes = [], [], []
         for i in range(self.seeders, n):
             r = self.referrer(i)
             assert r is not None
@@ -51,7 +51,6 @@ class History:
             devices.append((t, f"c{i}", f"d{i}", f"ipd{i}"))
             outcomes.append((t, conv, "default", f"c{i}", "attributed", f"c{r}", len(up), None, 5000, "EUR",
                              f"h{i}"))
-            orders.append((t, f"h{i}", conv))
         await conn.copy_records_to_table(
             "bindings", schema_name=SCHEMA, records=bindings,
             columns=["tenant_id", "referee_id", "referrer_id", "root_seeder_id", "generation", "conversion_id",
@@ -62,8 +61,6 @@ class History:
             "conversion_outcomes", schema_name=SCHEMA, records=outcomes,
             columns=["tenant_id", "conversion_id", "campaign_id", "customer_id", "outcome", "referrer_id",
                      "generation", "reason", "amount_minor", "currency", "order_id"])
-        await conn.copy_records_to_table("attributed_orders", schema_name=SCHEMA, records=orders,
-                                         columns=["tenant_id", "order_id", "conversion_id"])
         visitors, ips = max(self.clicks // 3, 1), max(self.clicks // 10, 1)
         await conn.execute(
             f"""INSERT INTO {SCHEMA}.clicks (tenant_id, click_id, referral_code, visitor_id, ip_hash, clicked_at,
@@ -78,12 +75,11 @@ class History:
         # just loaded is not, so autovacuum took it on during the timed run, and the first reads of
         # each row wrote its page. With ANALYZE alone, 10 backlog runs at 1x gave 5,909-8,794/s
         # (four under 6,500); with VACUUM, four gave 8,148-8,788.
-        for table in ("clicks", "referral_links", "bindings", "customer_devices", "conversion_outcomes",
-                      "attributed_orders"):
+        for table in ("clicks", "referral_links", "bindings", "customer_devices", "conversion_outcomes"):
             await conn.execute(f"VACUUM (ANALYZE) {SCHEMA}.{table}")
         return {"customers": n, "clicks": self.clicks, "bindings": len(bindings)}
 
     async def erase(self, conn: asyncpg.Connection) -> None:
         for table in ("clicks", "referral_links", "bindings", "customer_devices", "conversion_outcomes",
-                      "attributed_orders", "rejections", "held_conversions", "held_refunds", "reversals"):
+                      "rejections", "held_conversions", "held_refunds", "reversals"):
             await conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE tenant_id = $1", self.tenant)

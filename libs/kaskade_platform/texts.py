@@ -41,11 +41,22 @@ def packed(values: Sequence[str | None]) -> str:
     return SEP + body
 
 
+def packed_ints(values: Sequence[int | None]) -> str:
+    """Integers for a parameter read as `string_to_array($n, ',', 'n')::int[]` (or `bigint[]`): joined
+    here in C, where an `int[]` argument costs asyncpg its per-element `isinstance` checks (0.34 µs
+    an element, against 0.01 packed: measured on 1,000). NULL travels as `n`."""
+    if None in values:
+        return ",".join(["n" if v is None else str(v) for v in values])
+    return ",".join(map(str, values))
+
+
 def _as_json(values: Sequence[str | None]) -> str:
     return orjson.dumps(list(values)).decode()
 
 
-def columns(rows: Sequence[Sequence[Any]], width: int, texts: Collection[int] = ()) -> list[Any]:
-    """`rows` as one argument per column, for `unnest`; the columns at the indexes in `texts` packed."""
+def columns(rows: Sequence[Sequence[Any]], width: int, texts: Collection[int] = (),
+            ints: Collection[int] = ()) -> list[Any]:
+    """`rows` as one argument per column, for `unnest`; the columns at the indexes in `texts` and
+    `ints` packed."""
     cols: list[Any] = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
-    return [packed(c) if i in texts else c for i, c in enumerate(cols)]
+    return [packed(c) if i in texts else packed_ints(c) if i in ints else c for i, c in enumerate(cols)]

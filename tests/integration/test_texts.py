@@ -10,7 +10,7 @@ import pytest
 
 from kaskade_platform.db import create_pool
 from kaskade_platform.migrations import migrate
-from kaskade_platform.texts import NULL, SEP, columns, packed
+from kaskade_platform.texts import NULL, SEP, columns, packed, packed_ints
 
 pytestmark = pytest.mark.integration
 SCHEMA = "kaskade_bench"
@@ -68,6 +68,23 @@ async def test_columns_of_rows_unnest_back_into_the_rows(conn: Any) -> None:
     assert [tuple(r) for r in back] == rows
     empty = columns([], 3, texts=(0,))
     assert await conn.fetchval("SELECT count(*) FROM unnest(unpack_texts($1), $2::int[], $3::text[])", *empty) == 0
+
+
+INT_COLUMNS = [[], [0], [None], [None, None], [7, None, -3], [2**40, -(2**40)], list(range(-1000, 1000))]
+
+
+@pytest.mark.parametrize("values", INT_COLUMNS, ids=[f"ints{i}" for i in range(len(INT_COLUMNS))])
+async def test_a_packed_int_column_reads_back_as_the_values_sent(conn: Any, values: list[int | None]) -> None:
+    assert await conn.fetchval("SELECT string_to_array($1, ',', 'n')::bigint[]", packed_ints(values)) == values
+
+
+async def test_int_columns_pack_inside_columns_of_rows(conn: Any) -> None:
+    rows = [("t1", 1, 10), ("t2", None, 20)]
+    args = columns(rows, 3, texts=(0,), ints=(1,))
+    assert isinstance(args[1], str) and args[2] == [10, 20]
+    back = await conn.fetch("""SELECT * FROM unnest(unpack_texts($1), string_to_array($2, ',', 'n')::int[], $3::int[])
+                               AS x(t, n, m)""", *args)
+    assert [tuple(r) for r in back] == rows
 
 
 async def test_a_null_column_reads_back_as_null(conn: Any) -> None:

@@ -123,8 +123,8 @@ def _probe(e: Envelope[ConversionRecorded], r: Route, k: Lookups, bound: bool) -
         return repo_signals.Probe(t, p.customer_id, p.order_id, r.link.sharer_id)
     rules = k.terms_of(t, r.link.campaign_id).fraud
     return repo_signals.Probe(t, p.customer_id, p.order_id, r.link.sharer_id, r.click.visitor_id, r.click.ip_hash,
-                              e.occurred_at - timedelta(seconds=rules.flood_window_seconds), e.occurred_at,
-                              rules.max_clicks_per_visitor + 1, rules.max_clicks_per_ip + 1)
+                              e.occurred_at, rules.flood_window_seconds, rules.max_clicks_per_visitor + 1,
+                              rules.max_clicks_per_ip + 1)
 
 
 async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[ConversionRecorded]]

@@ -137,11 +137,11 @@ class Attribution:
         if not decided:
             return []
         facts = [(x.envelope, x.decision.fact) for x in decided]
-        bound = [(x.envelope.tenant_id, x.decision.new_binding, now) for x in decided if x.decision.new_binding]
+        bound = [(x.envelope.tenant_id, x.decision.new_binding) for x in decided if x.decision.new_binding]
         referred_at = {(x.envelope.tenant_id, x.decision.new_binding.referee_id): x.envelope.occurred_at
                        for x in decided if x.decision.new_binding}
         done = await repo_cascade.record(
-            conn,
+            conn, now,
             outcomes=[(e.tenant_id, e.payload.conversion_id, f.campaign_id, e.payload.customer_id,  # type: ignore
                        x.decision.outcome.value, *_verdict_columns(f), e.payload.amount_minor, e.payload.currency,
                        e.payload.order_id)
@@ -149,13 +149,11 @@ class Attribution:
             bindings=bound,  # type: ignore[arg-type]
             devices=[(e.tenant_id, e.payload.conversion_id, e.payload.customer_id, *x.device)
                      for x, (e, _) in zip(decided, facts) if x.device],
-            orders=[(e.tenant_id, e.payload.order_id, e.payload.conversion_id) for x, (e, _) in zip(decided, facts)
-                    if x.decision.outcome is Outcome.attributed and e.payload.order_id],
             rejections=[(e.tenant_id, f.conversion_id, f.campaign_id, f.referee_id, f.referrer_id, f.reason.value,
-                         f.detail, now) for e, f in facts if isinstance(f, AttributionRejected)])
-        new_referees = {(t, b.referee_id) for t, b, _ in bound}  # type: ignore[union-attr]
+                         f.detail) for e, f in facts if isinstance(f, AttributionRejected)])
+        new_referees = {(t, b.referee_id) for t, b in bound}  # type: ignore[union-attr]
         moved: dict[tuple[str, str], repo_cascade.Moved] = {}
-        if done.seeders_with_trees or any((t, b.root_seeder_id) in new_referees for t, b, _ in bound):  # type: ignore
+        if done.seeders_with_trees or any((t, b.root_seeder_id) in new_referees for t, b in bound):  # type: ignore
             moved = await repo_cascade.reparent(conn, sorted(new_referees))
         # A conversion already decided (a replay under a new event id) changes nothing.
         decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id),
@@ -172,7 +170,7 @@ class Attribution:
         emitted += [new_envelope(domain.reparented(m.binding), tenant_id=m.tenant_id,
                                  occurred_at=max((referred_at.get((m.tenant_id, s), now) for s in m.under),
                                                  default=referred_at.get((m.tenant_id, m.binding.referee_id), now)))
-                    for m in [repo_cascade.Moved(t, b) for t, b, _ in bound  # type: ignore[arg-type]
+                    for m in [repo_cascade.Moved(t, b) for t, b in bound  # type: ignore[arg-type]
                               if (t, b.referee_id) in above] + list(moved.values())]
         # Refunds that arrived while these conversions were held get their verdict now.
         if done.refunds:

@@ -1,5 +1,6 @@
 """attribution's SQL for what it decided: outcomes, the cascade (bindings), and what the fraud rules
-remember (devices, attributed orders, rejections for review). Every function takes a whole batch."""
+remember (devices, rejections for review; an attributed order is known by its outcome). Every function
+takes a whole batch."""
 from __future__ import annotations
 
 import uuid
@@ -96,22 +97,23 @@ class Recorded:
     seeders_with_trees: list[tuple[str, str]]  # newly bound referees who already had referrals of their own
 
 
-async def record(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
-                 bindings: Sequence[tuple[str, Binding, datetime]],
+async def record(conn: asyncpg.Connection, at: datetime, outcomes: Sequence[Outcome],
+                 bindings: Sequence[tuple[str, Binding]],
                  devices: Sequence[tuple[str, uuid.UUID, str, str, str]],
-                 orders: Sequence[tuple[str, str, uuid.UUID]],
-                 rejections: Sequence[tuple[str, uuid.UUID, str, str, str, str, str, datetime]]) -> Recorded:
+                 rejections: Sequence[tuple[str, uuid.UUID, str, str, str, str, str]]) -> Recorded:
     """Everything a batch's verdicts change, in one round trip. Only conversions that had no
     outcome yet change anything (a replay under a new event id is a no-op); devices carry the
-    conversion they came with for that reason."""
+    conversion they came with for that reason. `at` dates the bindings and rejections: one value,
+    not an array of it (asyncpg encodes a timestamp in an array at about 1 µs)."""
     b = [(t, x.referee_id, x.referrer_id, x.root_seeder_id, x.generation, x.conversion_id, x.parent_conversion_id,
-          orjson.dumps(list(x.upline)).decode(), x.campaign_id, at) for t, x, at in bindings]
+          orjson.dumps(list(x.upline)).decode(), x.campaign_id) for t, x in bindings]
     rows = await conn.fetch(
         """WITH o AS (
              INSERT INTO conversion_outcomes (tenant_id, conversion_id, campaign_id, customer_id, outcome,
                                               referrer_id, generation, reason, amount_minor, currency, order_id)
              SELECT * FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3), unpack_texts($4), unpack_texts($5),
-                                  unpack_texts($6), $7::int[], unpack_texts($8), $9::bigint[], unpack_texts($10),
+                                  unpack_texts($6), string_to_array($7, ',', 'n')::int[], unpack_texts($8),
+                                  string_to_array($9, ',', 'n')::bigint[], unpack_texts($10),
                                   unpack_texts($11))
              ON CONFLICT DO NOTHING RETURNING tenant_id, conversion_id),
            b AS (
@@ -119,31 +121,27 @@ async def record(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
              INSERT INTO bindings (tenant_id, referee_id, referrer_id, root_seeder_id, generation, conversion_id,
                                    parent_conversion_id, upline, campaign_id, bound_at)
              SELECT n.t, n.referee, n.referrer, n.root, n.gen, n.conv, n.parent,
-                    ARRAY(SELECT jsonb_array_elements_text(n.up::jsonb)), n.campaign, n.at
-             FROM unnest(unpack_texts($12), unpack_texts($13), unpack_texts($14), unpack_texts($15), $16::int[],
-                         $17::uuid[], $18::uuid[], unpack_texts($19), unpack_texts($20), $21::timestamptz[])
-                  AS n(t, referee, referrer, root, gen, conv, parent, up, campaign, at)
+                    ARRAY(SELECT jsonb_array_elements_text(n.up::jsonb)), n.campaign, $33::timestamptz
+             FROM unnest(unpack_texts($12), unpack_texts($13), unpack_texts($14), unpack_texts($15),
+                         string_to_array($16, ',', 'n')::int[],
+                         $17::uuid[], $18::uuid[], unpack_texts($19), unpack_texts($20))
+                  AS n(t, referee, referrer, root, gen, conv, parent, up, campaign)
              JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
              ON CONFLICT DO NOTHING RETURNING tenant_id, referee_id),
            d AS (
              INSERT INTO customer_devices (tenant_id, customer_id, visitor_id, ip_hash)
-             SELECT n.t, n.c, n.v, n.ip FROM unnest(unpack_texts($22), $23::uuid[], unpack_texts($24),
-                                                   unpack_texts($25), unpack_texts($26))
+             SELECT n.t, n.c, n.v, n.ip FROM unnest(unpack_texts($21), $22::uuid[], unpack_texts($23),
+                                                   unpack_texts($24), unpack_texts($25))
                   AS n(t, conv, c, v, ip)
-             JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
-             ON CONFLICT DO NOTHING),
-           r AS (
-             INSERT INTO attributed_orders (tenant_id, order_id, conversion_id)
-             SELECT n.t, n.ord, n.conv FROM unnest(unpack_texts($27), unpack_texts($28), $29::uuid[])
-                  AS n(t, ord, conv)
              JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
              ON CONFLICT DO NOTHING),
            j AS (
              INSERT INTO rejections (tenant_id, conversion_id, campaign_id, referee_id, referrer_id, reason, detail,
                                      rejected_at)
-             SELECT n.* FROM unnest(unpack_texts($30), $31::uuid[], unpack_texts($32), unpack_texts($33),
-                                    unpack_texts($34), unpack_texts($35), unpack_texts($36), $37::timestamptz[])
-                  AS n(t, conv, campaign, referee, referrer, reason, detail, at)
+             SELECT n.*, $33::timestamptz FROM unnest(unpack_texts($26), $27::uuid[], unpack_texts($28),
+                                                      unpack_texts($29), unpack_texts($30), unpack_texts($31),
+                                                      unpack_texts($32))
+                  AS n(t, conv, campaign, referee, referrer, reason, detail)
              JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
              ON CONFLICT DO NOTHING),
            h AS (
@@ -157,9 +155,9 @@ async def record(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
          -- Seen as before this statement: subtrees grown under a seeder earlier, not in this batch.
          SELECT 'seeder', b.tenant_id, NULL, b.referee_id, NULL, NULL FROM b
          WHERE EXISTS (SELECT 1 FROM bindings s WHERE s.tenant_id = b.tenant_id AND s.root_seeder_id = b.referee_id)""",
-        *columns(outcomes, 11, texts=(0, 2, 3, 4, 5, 7, 9, 10)), *columns(b, 10, texts=(0, 1, 2, 3, 7, 8)),
-        *columns(devices, 5, texts=(0, 2, 3, 4)), *columns(orders, 3, texts=(0, 1)),
-        *columns(rejections, 8, texts=(0, 2, 3, 4, 5, 6)))
+        *columns(outcomes, 11, texts=(0, 2, 3, 4, 5, 7, 9, 10), ints=(6, 8)),
+        *columns(b, 9, texts=(0, 1, 2, 3, 7, 8), ints=(4,)),
+        *columns(devices, 5, texts=(0, 2, 3, 4)), *columns(rejections, 7, texts=(0, 2, 3, 4, 5, 6)), at)
     out, refunds = Recorded(set(), [], []), []
     for r in rows:
         if r["kind"] == "fresh":

@@ -13,7 +13,7 @@ import asyncpg
 
 from attribution.fraud import Click
 from attribution.repo import CLICK_COLUMNS, click_of
-from kaskade_platform.texts import columns, packed
+from kaskade_platform.texts import columns, packed, packed_ints
 
 
 async def first_clicks(conn: asyncpg.Connection, keys: Sequence[tuple[str, str, str, datetime, datetime]]
@@ -44,8 +44,8 @@ class Probe(NamedTuple):
     referrer: str | None = None
     visitor_id: str | None = None
     ip_hash: str | None = None
-    since: datetime | None = None  # the flood window: (since, until]
-    until: datetime | None = None
+    until: datetime | None = None  # the flood window: the `window` seconds up to `until`
+    window: int = 0
     visitor_cap: int = 0  # clicks are counted up to the cap only: a flood costs no more than its limit
     ip_cap: int = 0
 
@@ -68,24 +68,28 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
     # a cost that grows with history.
     cols: list[Any] = [list(c) for c in zip(*probes)]
     cols[:6] = [packed(c) for c in cols[:6]]  # the text fields come first
+    cols[7:] = [packed_ints(c) for c in cols[7:]]  # and the integers last
     rows = await conn.fetch(
         """SELECT k.i,
               CASE WHEN k.v IS NULL THEN 0 ELSE (SELECT count(*) FROM (
                   SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.visitor_id = k.v
-                    AND c.clicked_at > k.lo AND c.clicked_at <= k.hi LIMIT k.vcap) x) END AS by_visitor,
+                    AND c.clicked_at > k.hi - make_interval(secs => k.win) AND c.clicked_at <= k.hi
+                  LIMIT k.vcap) x) END AS by_visitor,
               CASE WHEN k.ip IS NULL THEN 0 ELSE (SELECT count(*) FROM (
                   SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.ip_hash = k.ip
-                    AND c.clicked_at > k.lo AND c.clicked_at <= k.hi LIMIT k.ipcap) y) END AS by_ip,
+                    AND c.clicked_at > k.hi - make_interval(secs => k.win) AND c.clicked_at <= k.hi
+                  LIMIT k.ipcap) y) END AS by_ip,
               k.referrer IS NOT NULL AND EXISTS (SELECT 1 FROM customer_devices d WHERE d.tenant_id = k.t
                   AND d.customer_id = k.referrer AND d.visitor_id = k.v OFFSET 0) AS referrer_visitor,
               k.referrer IS NOT NULL AND EXISTS (SELECT 1 FROM customer_devices d WHERE d.tenant_id = k.t
                   AND d.customer_id = k.referrer AND d.ip_hash = k.ip OFFSET 0) AS referrer_ip,
-              (SELECT o.conversion_id FROM attributed_orders o WHERE o.tenant_id = k.t AND o.order_id = k.ord)
-                  AS order_owner,
+              (SELECT o.conversion_id FROM conversion_outcomes o WHERE o.tenant_id = k.t AND o.order_id = k.ord
+                  AND o.outcome = 'attributed' ORDER BY o.decided_at, o.conversion_id LIMIT 1) AS order_owner,
               EXISTS (SELECT 1 FROM held_conversions h WHERE h.tenant_id = k.t AND h.customer_id = k.c) AS held
            FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), unpack_texts($4), unpack_texts($5),
-                       unpack_texts($6), $7::timestamptz[], $8::timestamptz[], $9::int[], $10::int[])
-                WITH ORDINALITY AS k(t, c, ord, referrer, v, ip, lo, hi, vcap, ipcap, i)""", *cols)
+                       unpack_texts($6), $7::timestamptz[], string_to_array($8, ',', 'n')::int[],
+                       string_to_array($9, ',', 'n')::int[], string_to_array($10, ',', 'n')::int[])
+                WITH ORDINALITY AS k(t, c, ord, referrer, v, ip, hi, win, vcap, ipcap, i)""", *cols)
     by_i = {r["i"]: Answer(r["by_visitor"], r["by_ip"], r["referrer_visitor"], r["referrer_ip"], r["order_owner"],
                            r["held"]) for r in rows}
     return [by_i[i + 1] for i in range(len(probes))]
