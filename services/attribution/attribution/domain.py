@@ -88,17 +88,15 @@ def decide(conv: ConversionRecorded, *, referee_binding: Binding | None, link: L
     referrer = link.sharer_id
     upline = (referrer_binding.upline if referrer_binding else ()) + (referrer,)
     ring = conv.customer_id in upline
-    checks = (
-        lambda: fraud.self_referral(conv, referrer, link.sharer_email_hash, used_click, signals, rules),
-        lambda: (RejectionReason.referral_ring, f"{conv.customer_id} is in the referrer's upline"[:256])
-        if ring and rules.reject_rings else None,
-        lambda: fraud.duplicate_order(conv, signals, rules),
-        lambda: fraud.click_injection(converted_at, used_click, rules) if converted_at else None,
-        lambda: fraud.click_flooding(used_click, signals, rules),
-    )
-    for check in checks:
-        if (v := check()) is not None:
-            return _rejected(conv, link.campaign_id, referrer, v)
+    # The first rule that objects names the rejection (a verdict is a non-empty tuple, or None).
+    verdict = (fraud.self_referral(conv, referrer, link.sharer_email_hash, used_click, signals, rules)
+               or ((RejectionReason.referral_ring, f"{conv.customer_id} is in the referrer's upline"[:256])
+                   if ring and rules.reject_rings else None)
+               or fraud.duplicate_order(conv, signals, rules)
+               or (fraud.click_injection(converted_at, used_click, rules) if converted_at else None)
+               or fraud.click_flooding(used_click, signals, rules))
+    if verdict is not None:
+        return _rejected(conv, link.campaign_id, referrer, verdict)
     path = AttributionPath.click if via_click else AttributionPath.referral_code
     if ring:
         # Rings allowed by the campaign: the referrer is credited, but a cycle never enters the cascade.

@@ -156,8 +156,9 @@ class Attribution:
         if done.seeders_with_trees or any((t, b.root_seeder_id) in new_referees for t, b in bound):  # type: ignore
             moved = await repo_cascade.reparent(conn, sorted(new_referees))
         # A conversion already decided (a replay under a new event id) changes nothing.
-        decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id),
-                                    done.fresh)
+        if done.fresh is not None:
+            decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id),
+                                        done.fresh)
         # A verdict is dated by the purchase it is about: reward's holding period runs from there.
         emitted = [new_envelope(x.decision.fact, tenant_id=x.envelope.tenant_id, occurred_at=x.envelope.occurred_at,
                                 causation=x.envelope) for x in decided]

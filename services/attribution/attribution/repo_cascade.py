@@ -92,7 +92,8 @@ async def outcomes_for(conn: asyncpg.Connection, keys: Iterable[tuple[str, uuid.
 
 @dataclass(slots=True)
 class Recorded:
-    fresh: set[tuple[str, uuid.UUID]]  # conversions that had no outcome before
+    # Conversions that had no outcome before; None when all of them were new (the common batch).
+    fresh: set[tuple[str, uuid.UUID]] | None
     refunds: list[bytes]  # refunds that were waiting for these conversions, oldest first
     seeders_with_trees: list[tuple[str, str]]  # newly bound referees who already had referrals of their own
 
@@ -147,8 +148,12 @@ async def record(conn: asyncpg.Connection, at: datetime, outcomes: Sequence[Outc
            h AS (
              DELETE FROM held_refunds h USING unnest(unpack_texts($1), $2::uuid[]) AS k(t, c)
              WHERE h.tenant_id = k.t AND h.conversion_id = k.c RETURNING h.envelope, h.held_at)
+         -- One row says every conversion was new, instead of one row per conversion (1.3 µs each to
+         -- read back); they are listed only when some were not.
          SELECT 'fresh' AS kind, tenant_id, conversion_id, NULL::text AS customer, NULL::bytea AS envelope,
-                NULL::timestamptz AS at FROM o
+                NULL::timestamptz AS at FROM o WHERE (SELECT count(*) FROM o) < $34
+         UNION ALL
+         SELECT 'all_fresh', NULL, NULL, NULL, NULL, NULL WHERE (SELECT count(*) FROM o) = $34
          UNION ALL
          SELECT 'refund', NULL, NULL, NULL, envelope, held_at FROM h
          UNION ALL
@@ -157,11 +162,14 @@ async def record(conn: asyncpg.Connection, at: datetime, outcomes: Sequence[Outc
          WHERE EXISTS (SELECT 1 FROM bindings s WHERE s.tenant_id = b.tenant_id AND s.root_seeder_id = b.referee_id)""",
         *columns(outcomes, 11, texts=(0, 2, 3, 4, 5, 7, 9, 10), ints=(6, 8)),
         *columns(b, 9, texts=(0, 1, 2, 3, 7, 8), ints=(4,)),
-        *columns(devices, 5, texts=(0, 2, 3, 4)), *columns(rejections, 7, texts=(0, 2, 3, 4, 5, 6)), at)
+        *columns(devices, 5, texts=(0, 2, 3, 4)), *columns(rejections, 7, texts=(0, 2, 3, 4, 5, 6)), at,
+        len(outcomes))
     out, refunds = Recorded(set(), [], []), []
     for r in rows:
         if r["kind"] == "fresh":
-            out.fresh.add((r["tenant_id"], r["conversion_id"]))
+            out.fresh.add((r["tenant_id"], r["conversion_id"]))  # type: ignore[union-attr]
+        elif r["kind"] == "all_fresh":
+            out.fresh = None
         elif r["kind"] == "refund":
             refunds.append((r["at"], r["envelope"]))
         else:
