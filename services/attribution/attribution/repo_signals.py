@@ -59,6 +59,9 @@ class Answer(NamedTuple):
     customer_held: bool  # the customer has a conversion held from before
 
 
+NOTHING_FOUND = Answer(0, 0, False, False, None, False)
+
+
 async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answer]:
     """The fraud signals and the customer's queue for a whole batch, in one round trip."""
     if not probes:
@@ -69,8 +72,10 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
     cols: list[Any] = [list(c) for c in zip(*probes)]
     cols[:6] = [packed(c) for c in cols[:6]]  # the text fields come first
     cols[7:] = [packed_ints(c) for c in cols[7:]]  # and the integers last
+    # Only the conversions something was found about come back (most find nothing): `OFFSET 0`
+    # keeps the lookups in the inner query, each evaluated once, not again in the outer filter.
     rows = await conn.fetch(
-        """SELECT k.i,
+        """SELECT * FROM (SELECT k.i,
               CASE WHEN k.v IS NULL THEN 0 ELSE (SELECT count(*) FROM (
                   SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.visitor_id = k.v
                     AND c.clicked_at > k.hi - make_interval(secs => k.win) AND c.clicked_at <= k.hi
@@ -89,7 +94,9 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
            FROM unnest(unpack_texts($1), unpack_texts($2), unpack_texts($3), unpack_texts($4), unpack_texts($5),
                        unpack_texts($6), $7::timestamptz[], string_to_array($8, ',', 'n')::int[],
                        string_to_array($9, ',', 'n')::int[], string_to_array($10, ',', 'n')::int[])
-                WITH ORDINALITY AS k(t, c, ord, referrer, v, ip, hi, win, vcap, ipcap, i)""", *cols)
+                WITH ORDINALITY AS k(t, c, ord, referrer, v, ip, hi, win, vcap, ipcap, i) OFFSET 0) a
+           WHERE by_visitor > 0 OR by_ip > 0 OR referrer_visitor OR referrer_ip OR order_owner IS NOT NULL OR held""",
+        *cols)
     by_i = {r["i"]: Answer(r["by_visitor"], r["by_ip"], r["referrer_visitor"], r["referrer_ip"], r["order_owner"],
                            r["held"]) for r in rows}
-    return [by_i[i + 1] for i in range(len(probes))]
+    return [by_i.get(i, NOTHING_FOUND) for i in range(1, len(probes) + 1)]

@@ -47,20 +47,24 @@ async def test_the_sharers_email_under_another_customer_id_is_self_referral(t: T
     assert good.referrer_id == "anna"
 
 
+@pytest.mark.parametrize("clicked", [timedelta(minutes=2), timedelta(hours=2)], ids=["recently", "before the flood window"])
 @pytest.mark.parametrize("same", ["visitor", "ip"])
 async def test_buying_from_the_referrers_own_device_is_self_referral(t: Tenant, admin: asyncpg.Pool, wait: Any,
-                                                                     same: str) -> None:
+                                                                     same: str, clicked: timedelta) -> None:
+    """Clicked before the flood window, the device's clicks count for nothing there: only the
+    referrer's devices tell."""
     # anna became a customer through xavier's link, from her own browser: that device is hers.
     xavier, anna = t.share("xavier"), t.share("anna")
     await t.send(xavier, anna)
-    annas_click = t.click(xavier, visitor="v-anna", ip="a0a0")
+    annas_click = t.click(xavier, visitor="v-anna", ip="a0a0", age=clicked)
     await t.send(annas_click)
     await stored(t, admin, wait, "clicks", 1)
     first = t.buys("anna", click=annas_click)
     await t.send(first)
     assert (await t.verdict(first)).event_type == "ConversionAttributed"
 
-    sock = t.click(anna, visitor="v-anna" if same == "visitor" else "v-sock", ip="a0a0" if same == "ip" else "5050")
+    sock = t.click(anna, visitor="v-anna" if same == "visitor" else "v-sock", ip="a0a0" if same == "ip" else "5050",
+                   age=clicked)
     bens = t.click(anna, visitor="v-ben", ip="be00")
     await t.send(sock, bens)
     await stored(t, admin, wait, "clicks", 3)

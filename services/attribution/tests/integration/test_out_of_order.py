@@ -160,7 +160,10 @@ async def test_any_arrival_order_ends_in_the_same_attribution(pool: asyncpg.Pool
     assert [s.names[e.payload.refund_id] for e in emitted if e.event_type == "AttributionReversed"] == ["r-ben1"]
 
 
-async def test_a_conversion_queued_behind_one_that_expires_is_decided_right_after(pool: asyncpg.Pool) -> None:
+@pytest.mark.parametrize("batches", ["one batch", "two batches"])
+async def test_a_conversion_queued_behind_one_that_expires_is_decided_right_after(pool: asyncpg.Pool,
+                                                                                  batches: str) -> None:
+    """In two batches, the later conversion learns from the database that its customer has one held."""
     s = Scenario()
     anna = s._share("anna", datetime.now(timezone.utc))
     lost = s._buy("lost", "hank", datetime.now(timezone.utc) - timedelta(minutes=2), code="NeverShared9")
@@ -175,7 +178,11 @@ async def test_a_conversion_queued_behind_one_that_expires_is_decided_right_afte
             # other tenant's held rows, however many a dev stack or a bench left in this database.
             a = Attribution(hold_grace_s=600, clock=lambda: datetime(2000, 1, 1, tzinfo=timezone.utc))
             await a.on_shares(conn, [anna])
-            assert await a.on_conversions(conn, [lost, later]) == []  # later waits behind lost
+            if batches == "one batch":
+                assert await a.on_conversions(conn, [lost, later]) == []  # later waits behind lost
+            else:
+                assert await a.on_conversions(conn, [lost]) == []
+                assert await a.on_conversions(conn, [later]) == []
             # Past the grace period; other tenants' held rows are rolled back with the rest.
             swept = await Attribution(hold_grace_s=600, clock=lambda: future).sweep_held(conn)
             mine = [(s.names[e.payload.conversion_id], e.event_type) for e in swept if e.tenant_id == s.tenant]
