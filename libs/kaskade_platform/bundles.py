@@ -53,10 +53,16 @@ def unpack(data: bytes) -> list[Record]:
     """The records of a bundle, in the order they were framed. Written out flat, slicing the bytes
     themselves and decoding each topic and header name once per process: the relay unpacks every
     event it ships (5.0 µs a record with a helper per field and a memoryview; 5.8 with a `max()`
-    per length, which the branches here replace: 4.1 µs for a verdict with its five headers)."""
+    per length, which the branches here replace: 4.1 µs for a verdict with its five headers).
+
+    A bundle's records mostly share their first headers (the contract's two and the tenant's, see
+    outbox.framed): when a record's headers begin with the bytes an earlier record's began with,
+    those headers are taken as already read. A bundle of 1,000 verdicts: 2.7 µs a record, against
+    3.8 reading every header."""
     out: list[Record] = []
     at, end, names = 0, len(data), _NAMES
     u16, i32 = U16.unpack_from, I32.unpack_from
+    lead, lead_headers = b"", ()  # a record's first LEAD headers, framed and read
     while at < end:
         (n,) = u16(data, at)  # struct.error past the end: the bundle is cut short
         at += 2
@@ -77,20 +83,17 @@ def unpack(data: bytes) -> list[Record]:
             at += n
         (count,) = u16(data, at)
         at += 2
-        headers = []
-        for _ in range(count):
-            (n,) = u16(data, at)
-            at += 2
-            raw = data[at:at + n]
-            at += n
-            name = names.get(raw) or _name(raw)
-            (n,) = i32(data, at)
-            at += 4
-            if n < 0:
-                headers.append((name, b""))
+        headers: list[tuple[str, bytes]] = []
+        if count >= LEAD:
+            if lead_headers and data.startswith(lead, at):
+                headers += lead_headers
+                at += len(lead)
             else:
-                headers.append((name, data[at:at + n]))
-                at += n
+                mark = at
+                at = _headers(data, at, LEAD, headers)
+                lead, lead_headers = data[mark:at], tuple(headers)
+            count -= LEAD
+        at = _headers(data, at, count, headers)
         out.append(Record(topic, key, value, headers))
     if at != end:  # a length ran past the end
         raise ValueError(f"outbox bundle is cut short: {end} bytes, the last record ends at {at}")
@@ -98,6 +101,26 @@ def unpack(data: bytes) -> list[Record]:
 
 
 _NAMES: dict[bytes, str] = {}
+LEAD = 3
+
+
+def _headers(data: bytes, at: int, count: int, headers: list[tuple[str, bytes]]) -> int:
+    """Read `count` headers at `at` into `headers`; returns where they end."""
+    names, u16, i32 = _NAMES, U16.unpack_from, I32.unpack_from
+    for _ in range(count):
+        (n,) = u16(data, at)
+        at += 2
+        raw = data[at:at + n]
+        at += n
+        name = names.get(raw) or _name(raw)
+        (n,) = i32(data, at)
+        at += 4
+        if n < 0:
+            headers.append((name, b""))
+        else:
+            headers.append((name, data[at:at + n]))
+            at += n
+    return at
 
 
 def _name(raw: bytes) -> str:

@@ -29,6 +29,30 @@ def test_a_bundle_unpacks_into_the_records_framed_in_their_order() -> None:
     assert unpack(_bundle(RECORDS)) == RECORDS
 
 
+def _headers(tenant: bytes, *ids: bytes) -> list[tuple[str, bytes]]:
+    return [("kaskade-event-type", b"ConversionAttributed"), ("kaskade-schema-version", b"1"),
+            ("kaskade-tenant-id", tenant), *(("kaskade-event-id", i) for i in ids)]
+
+
+def test_records_that_begin_with_the_same_headers_each_keep_their_own() -> None:
+    """The relay reads a run of records sharing their first headers once (bundles.LEAD); whatever
+    follows those headers, and wherever the run breaks, each record comes back as framed."""
+    records = [
+        Record("t", b"k1", b"v1", _headers(b"acme", b"e1", b"c1")),
+        Record("t", b"k2", b"v2", _headers(b"acme", b"e2", b"c2")),  # the same first three
+        Record("t", b"k3", b"v3", _headers(b"acme")),  # only those three
+        Record("t", b"k4", b"v4", _headers(b"acme", b"e4")),
+        Record("t", b"k5", b"v5", _headers(b"beta", b"e5", b"c5")),  # another tenant
+        Record("t", b"k6", b"v6", _headers(b"beta", b"e6", b"c6", b"x6")),
+        Record("t", b"k7", b"v7", _headers(b"acme", b"e7", b"c7")),  # back to the first
+        Record("t", b"k8", b"v8", _headers(b"acme")[:2]),  # fewer than three
+        Record("t", None, None, []),
+        Record("t", b"k9", b"v9", _headers(b"acm", b"e", b"e9")),  # a tenant that is a prefix of another
+        Record("t", b"k10", b"v10", _headers(b"acme", b"e10")),
+    ]
+    assert unpack(_bundle(records)) == records
+
+
 def test_a_tombstone_keeps_no_value_and_an_empty_value_stays_empty() -> None:
     tombstone, empty = unpack(_bundle(RECORDS[1:3]))
     assert tombstone.value is None and empty.value == b"" and empty.key is None
