@@ -67,7 +67,7 @@ class Lookups:
         if domain.outside_window(own.clicked_at, e.occurred_at, terms.window_days):
             # A code typed at checkout has no window.
             return Route(code_link, too_old=code_link is None, own_click=own)
-        chosen = domain.choose_click(terms.model, own, self.first.get(e.event_id))
+        chosen = domain.choose_click(terms.model, own, self.first.get(e.event_id) if self.first else None)
         chosen_link = self.links.get((t, chosen.referral_code))
         if chosen_link is None:
             chosen, chosen_link = own, own_link
@@ -139,26 +139,28 @@ async def decide_batch(conn: asyncpg.Connection, convs: list[Envelope[Conversion
     # (Across batches the order can be inverted; re-parenting then fixes the cascade.)
     convs = sorted(convs, key=lambda e: e.occurred_at)
     k = await look_up(conn, convs)
-    routes = {e.event_id: k.route(e) for e in convs}
+    routes = [k.route(e) for e in convs]  # aligned with convs: no hashing of event ids
     answers = await repo_signals.probe(conn, [
-        _probe(e, routes[e.event_id], k, (e.tenant_id, e.payload.customer_id) in k.bindings) for e in convs])
+        _probe(e, r, k, (e.tenant_id, e.payload.customer_id) in k.bindings) for e, r in zip(convs, routes)])
     queued = {(e.tenant_id, e.payload.customer_id) for e, a in zip(convs, answers) if a.customer_held}
     waiting = set(queued)
     orders: dict[Key, uuid.UUID] = {}  # order ids attributed earlier in this batch
     devices: dict[Key, set[tuple[str, str]]] = {}  # devices customers converted from earlier in this batch
     decided: list[Decided] = []
     held: list[Held] = []
-    for e, a in zip(convs, answers):
-        t, p, r = e.tenant_id, e.payload, routes[e.event_id]
+    for e, a, r in zip(convs, answers, routes):
+        t, p = e.tenant_id, e.payload
         if (t, p.customer_id) in waiting:
             held.append(Held(e, r.waiting_for_code, queued=True))
             continue
         referee = k.bindings.get((t, p.customer_id))
         campaign = referee.campaign_id if referee else r.link.campaign_id if r.link else p.campaign_id
-        mine = devices.get((t, r.link.sharer_id), set()) if r.link and r.click else set()
+        mine = devices.get((t, r.link.sharer_id)) if r.link and r.click else None
         signals = Signals(
-            referrer_visitor=a.referrer_visitor or any(v == r.click.visitor_id for v, _ in mine),  # type: ignore
-            referrer_ip=a.referrer_ip or any(ip == r.click.ip_hash for _, ip in mine),  # type: ignore[union-attr]
+            referrer_visitor=a.referrer_visitor or mine is not None and any(
+                v == r.click.visitor_id for v, _ in mine),  # type: ignore[union-attr]
+            referrer_ip=a.referrer_ip or mine is not None and any(
+                ip == r.click.ip_hash for _, ip in mine),  # type: ignore[union-attr]
             clicks_by_visitor=a.clicks_by_visitor, clicks_by_ip=a.clicks_by_ip,
             order_attributed_to=orders.get((t, p.order_id), a.order_attributed_to) if p.order_id else None)
         d = domain.decide(p, referee_binding=referee, link=r.link, outside_window=r.too_old, via_click=r.via_click,
