@@ -33,11 +33,11 @@ from aiokafka import ConsumerRecord
 
 from kaskade_contracts.envelope import Envelope, EnvelopeError, Payload, decode_envelope, registered
 from kaskade_platform import logging as klog
+from kaskade_platform.claims import Replayed, claim
 from kaskade_platform.db import TRANSIENT_ERRORS, is_unavailable
 from kaskade_platform.dedupe import first_of_each_new
 from kaskade_platform.outbox import Outbox
 from kaskade_platform.tasks import cancel_and_wait
-from kaskade_platform.texts import packed
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
@@ -210,23 +210,19 @@ class BatchConsumer:
                 backoff = min(backoff * 2, self.backoff_max_s)
 
     async def _apply(self, batch: list[Delivery]) -> None:
+        try:
+            await self._apply_once(batch, careful=False)
+        except Replayed:
+            await self._apply_once(batch, careful=True)
+
+    async def _apply_once(self, batch: list[Delivery], *, careful: bool) -> None:
         async with self._pool().acquire() as conn, conn.transaction():
             ids = [d.envelope.event_id for d in batch]
-            # How many were claimed now, and only when that is not all of them, which were claimed
-            # before: the common batch (every event new, none twice) reads back no ids to hash.
-            claimed_now, before = await conn.fetchrow(
-                """WITH c AS (INSERT INTO processed_events (event_id, topic, consumer_group)
-                              SELECT e, t, $3 FROM unnest($1::uuid[], unpack_texts($2)) AS x(e, t)
-                              ON CONFLICT DO NOTHING RETURNING event_id)
-                   SELECT n, CASE WHEN n < cardinality($1::uuid[]) THEN
-                                  ARRAY(SELECT unnest($1::uuid[]) EXCEPT SELECT event_id FROM c) END
-                   FROM (SELECT count(*) AS n FROM c) AS claimed""",
-                ids, packed([d.record.topic for d in batch]), self.claim_scope)
-            if claimed_now == len(batch):
+            new = await claim(conn, ids, [d.record.topic for d in batch], self.claim_scope, careful=careful)
+            if new is None:
                 fresh = [d.envelope for d in batch]
             else:
-                fresh = [d.envelope for d in first_of_each_new(batch, lambda d: d.envelope.event_id,
-                                                               set(ids) - set(before))]
+                fresh = [d.envelope for d in first_of_each_new(batch, lambda d: d.envelope.event_id, new)]
             emitted: list[Envelope[Any]] = []
             # Runs of one type keep the batch order while letting handlers work set-wise.
             for payload_type, run in groupby(fresh, key=lambda e: type(e.payload)):
