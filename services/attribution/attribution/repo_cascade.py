@@ -98,25 +98,15 @@ class Recorded:
     seeders_with_trees: list[tuple[str, str]]  # newly bound referees who already had referrals of their own
 
 
-async def record(conn: asyncpg.Connection, at: datetime, outcomes: Sequence[Outcome],
-                 bindings: Sequence[tuple[str, Binding]],
-                 devices: Sequence[tuple[str, uuid.UUID, str, str, str]],
-                 rejections: Sequence[tuple[str, uuid.UUID, str, str, str, str, str]]) -> Recorded:
-    """Everything a batch's verdicts change, in one round trip. Only conversions that had no
-    outcome yet change anything (a replay under a new event id is a no-op); devices carry the
-    conversion they came with for that reason. `at` dates the bindings and rejections: one value,
-    not an array of it (asyncpg encodes a timestamp in an array at about 1 µs)."""
-    b = [(t, x.referee_id, x.referrer_id, x.root_seeder_id, x.generation, x.conversion_id, x.parent_conversion_id,
-          orjson.dumps(list(x.upline)).decode(), x.campaign_id) for t, x in bindings]
-    rows = await conn.fetch(
-        """WITH o AS (
+# Every verdict write inserts outcomes and bindings; `/*checked*/` is where a conflict is allowed.
+RECORD = """WITH o AS (
              INSERT INTO conversion_outcomes (tenant_id, conversion_id, campaign_id, customer_id, outcome,
                                               referrer_id, generation, reason, amount_minor, currency, order_id)
              SELECT * FROM unnest(unpack_texts($1), $2::uuid[], unpack_texts($3), unpack_texts($4), unpack_texts($5),
                                   unpack_texts($6), string_to_array($7, ',', 'n')::int[], unpack_texts($8),
                                   string_to_array($9, ',', 'n')::bigint[], unpack_texts($10),
                                   unpack_texts($11))
-             ON CONFLICT DO NOTHING RETURNING tenant_id, conversion_id),
+             /*checked*/ RETURNING tenant_id, conversion_id),
            b AS (
              -- asyncpg cannot pass an array of arrays of different lengths: each upline travels as JSON.
              INSERT INTO bindings (tenant_id, referee_id, referrer_id, root_seeder_id, generation, conversion_id,
@@ -128,7 +118,7 @@ async def record(conn: asyncpg.Connection, at: datetime, outcomes: Sequence[Outc
                          $17::uuid[], $18::uuid[], unpack_texts($19), unpack_texts($20))
                   AS n(t, referee, referrer, root, gen, conv, parent, up, campaign)
              JOIN o ON o.tenant_id = n.t AND o.conversion_id = n.conv
-             ON CONFLICT DO NOTHING RETURNING tenant_id, referee_id),
+             /*checked*/ RETURNING tenant_id, referee_id),
            d AS (
              INSERT INTO customer_devices (tenant_id, customer_id, visitor_id, ip_hash)
              SELECT n.t, n.c, n.v, n.ip FROM unnest(unpack_texts($21), $22::uuid[], unpack_texts($23),
@@ -159,11 +149,39 @@ async def record(conn: asyncpg.Connection, at: datetime, outcomes: Sequence[Outc
          UNION ALL
          -- Seen as before this statement: subtrees grown under a seeder earlier, not in this batch.
          SELECT 'seeder', b.tenant_id, NULL, b.referee_id, NULL, NULL FROM b
-         WHERE EXISTS (SELECT 1 FROM bindings s WHERE s.tenant_id = b.tenant_id AND s.root_seeder_id = b.referee_id)""",
+         WHERE EXISTS (SELECT 1 FROM bindings s WHERE s.tenant_id = b.tenant_id AND s.root_seeder_id = b.referee_id)"""
+RECORD_CHECKED = RECORD.replace("/*checked*/", "ON CONFLICT DO NOTHING")
+# ON CONFLICT checks each row before inserting it: 5.2 against 3.4 ms for 1,000 rows (measured on
+# claims). A batch large enough to pay for a savepoint inserts its outcomes and bindings plainly; a
+# conversion decided before (sent again under a new event id) or a referee another instance bound
+# meanwhile fails that, rare as it is, and the batch is written again, checking each row.
+RECORD_PLAIN = RECORD.replace("/*checked*/", "")
+PLAIN_FROM = 64
+
+
+async def record(conn: asyncpg.Connection, at: datetime, outcomes: Sequence[Outcome],
+                 bindings: Sequence[tuple[str, Binding]],
+                 devices: Sequence[tuple[str, uuid.UUID, str, str, str]],
+                 rejections: Sequence[tuple[str, uuid.UUID, str, str, str, str, str]]) -> Recorded:
+    """Everything a batch's verdicts change, in one statement. Only conversions that had no
+    outcome yet change anything (a replay under a new event id is a no-op); devices carry the
+    conversion they came with for that reason. `at` dates the bindings and rejections: one value,
+    not an array of it (asyncpg encodes a timestamp in an array at about 1 µs)."""
+    b = [(t, x.referee_id, x.referrer_id, x.root_seeder_id, x.generation, x.conversion_id, x.parent_conversion_id,
+          orjson.dumps(list(x.upline)).decode(), x.campaign_id) for t, x in bindings]
+    args = (
         *columns(outcomes, 11, texts=(0, 2, 3, 4, 5, 7, 9, 10), ints=(6, 8)),
         *columns(b, 9, texts=(0, 1, 2, 3, 7, 8), ints=(4,)),
         *columns(devices, 5, texts=(0, 2, 3, 4)), *columns(rejections, 7, texts=(0, 2, 3, 4, 5, 6)), at,
         len(outcomes))
+    if len(outcomes) >= PLAIN_FROM:
+        try:
+            async with conn.transaction():  # a savepoint
+                rows = await conn.fetch(RECORD_PLAIN, *args)
+        except asyncpg.UniqueViolationError:
+            rows = await conn.fetch(RECORD_CHECKED, *args)
+    else:
+        rows = await conn.fetch(RECORD_CHECKED, *args)
     out, refunds = Recorded(set(), [], []), []
     for r in rows:
         if r["kind"] == "fresh":

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attribution.handlers import Attribution
+from attribution.repo_cascade import PLAIN_FROM
 from kaskade_contracts import topics
 from kaskade_contracts.envelope import Envelope, new_envelope
 from kaskade_contracts.events import (Channel, ConversionKind, ConversionRecorded, LinkClicked, RefundRecorded,
@@ -189,3 +190,27 @@ async def test_a_conversion_queued_behind_one_that_expires_is_decided_right_afte
             assert mine == [("lost", "ConversionUnattributed"), ("later", "ConversionAttributed")]
         finally:
             await tx.rollback()
+
+
+@pytest.mark.parametrize("replayed", [False, True], ids=["all new", "one decided before"])
+async def test_a_large_batch_is_recorded_once_whether_or_not_it_repeats_a_decided_conversion(
+        pool: asyncpg.Pool, replayed: bool) -> None:
+    """From PLAIN_FROM conversions up, outcomes and bindings are inserted without a check per row; a
+    conversion decided before (here sent again under a new event id) fails that, and the batch is
+    written again checking each row: the repeat is not decided twice, the others once."""
+    s, at = Scenario(), datetime.now(timezone.utc) - timedelta(minutes=5)
+    anna = s._share("anna", at)
+    first = s._buy("first", "ben", at, code=anna.payload.referral_code)
+    await feed(pool, [[anna], [first]])
+    new = [s._buy(f"n{i}", f"cust{i}", at + timedelta(seconds=i), code=anna.payload.referral_code)
+           for i in range(PLAIN_FROM)]
+    again = [first.model_copy(update={"event_id": uuid.uuid4()})] if replayed else []
+
+    emitted = await feed(pool, [[*new[:10], *again, *new[10:]]])
+
+    assert sorted(s.names[e.payload.conversion_id] for e in emitted) == sorted(f"n{i}" for i in range(PLAIN_FROM))
+    decided, cascade, _, _ = await outcome(pool, s)
+    assert decided == {"first": ("attributed", "anna", None),
+                       **{f"n{i}": ("attributed", "anna", None) for i in range(PLAIN_FROM)}}
+    assert cascade == {"ben": ("anna", "anna", 1, ["anna"], None),
+                       **{f"cust{i}": ("anna", "anna", 1, ["anna"], None) for i in range(PLAIN_FROM)}}
