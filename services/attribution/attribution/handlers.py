@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from attribution import domain, repo, repo_cascade, repo_refunds
-from attribution.domain import Outcome
+from attribution.domain import Binding, Outcome
 from attribution.evidence import Decided, Held, decide_batch
 from attribution.reversal import Attributed, reversal
 from kaskade_contracts.envelope import Envelope, decode_envelope, new_envelope
@@ -138,8 +138,6 @@ class Attribution:
             return []
         facts = [(x.envelope, x.decision.fact) for x in decided]
         bound = [(x.envelope.tenant_id, x.decision.new_binding) for x in decided if x.decision.new_binding]
-        referred_at = {(x.envelope.tenant_id, x.decision.new_binding.referee_id): x.envelope.occurred_at
-                       for x in decided if x.decision.new_binding}
         done = await repo_cascade.record(
             conn, now,
             outcomes=[(e.tenant_id, e.payload.conversion_id, f.campaign_id, e.payload.customer_id,  # type: ignore
@@ -156,6 +154,7 @@ class Attribution:
         if done.seeders_with_trees or any((t, b.root_seeder_id) in new_referees for t, b in bound):  # type: ignore
             moved = await repo_cascade.reparent(conn, sorted(new_referees))
         # A conversion already decided (a replay under a new event id) changes nothing.
+        judged = decided
         if done.fresh is not None:
             decided = first_of_each_new(decided, lambda x: (x.envelope.tenant_id, x.envelope.payload.conversion_id),
                                         done.fresh)
@@ -164,15 +163,8 @@ class Attribution:
                                 causation=x.envelope) for x in decided]
         # After the verdicts on the same (campaign-keyed) partitions: what they said about a moved
         # referee's place is superseded by this.
-        # The seeders who were referred now are re-placed too: their own referrals had named them the root.
-        # A correction is dated by the referral that caused it (the latest, when several did): a
-        # reader can tell a purchase made before that link existed from one that came after it.
-        above = {(m.tenant_id, who) for m in moved.values() for who in m.binding.upline}
-        emitted += [new_envelope(domain.reparented(m.binding), tenant_id=m.tenant_id,
-                                 occurred_at=max((referred_at.get((m.tenant_id, s), now) for s in m.under),
-                                                 default=referred_at.get((m.tenant_id, m.binding.referee_id), now)))
-                    for m in [repo_cascade.Moved(t, b) for t, b in bound  # type: ignore[arg-type]
-                              if (t, b.referee_id) in above] + list(moved.values())]
+        if moved:
+            emitted += _corrections(judged, bound, moved, now)  # type: ignore[arg-type]
         # Refunds that arrived while these conversions were held get their verdict now.
         if done.refunds:
             sales = {(x.envelope.tenant_id, x.envelope.payload.conversion_id): _sale(x.decision.fact)
@@ -190,6 +182,21 @@ class Attribution:
         due = first_of_each_new(due, lambda es: (es[0].tenant_id, es[0].payload.refund_id), fresh)
         return [new_envelope(reversal(e.payload, sale), tenant_id=e.tenant_id, occurred_at=e.occurred_at, causation=e)
                 for e, sale in due]
+
+
+def _corrections(decided: list[Decided], bound: list[tuple[str, Binding]],
+                 moved: dict[tuple[str, str], repo_cascade.Moved], now: datetime) -> list[Envelope[Any]]:
+    """ReferralReparented for each binding that moved, and for the seeders referred now: their own
+    referrals had named them the root. A correction is dated by the referral that caused it (the
+    latest, when several did): a reader can tell a purchase made before that link existed from one
+    that came after it."""
+    referred_at = {(x.envelope.tenant_id, x.decision.new_binding.referee_id): x.envelope.occurred_at
+                   for x in decided if x.decision.new_binding}
+    above = {(m.tenant_id, who) for m in moved.values() for who in m.binding.upline}
+    return [new_envelope(domain.reparented(m.binding), tenant_id=m.tenant_id,
+                         occurred_at=max((referred_at.get((m.tenant_id, s), now) for s in m.under),
+                                         default=referred_at.get((m.tenant_id, m.binding.referee_id), now)))
+            for m in [repo_cascade.Moved(t, b) for t, b in bound if (t, b.referee_id) in above] + list(moved.values())]
 
 
 def _verdict_columns(fact: Any) -> tuple[str | None, int | None, str | None]:

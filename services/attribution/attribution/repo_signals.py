@@ -66,9 +66,6 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
     """The fraud signals and the customer's queue for a whole batch, in one round trip."""
     if not probes:
         return []
-    # `OFFSET 0` keeps each device check an index probe: without it Postgres may plan the EXISTS
-    # as a hash of every stored device (a custom plan for 500 probes against 99,000 devices did),
-    # a cost that grows with history.
     cols: list[Any] = [list(c) for c in zip(*probes)]
     cols[:6] = [packed(c) for c in cols[:6]]  # the text fields come first
     cols[7:] = [packed_ints(c) for c in cols[7:]]  # and the integers last
@@ -84,10 +81,11 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
                   SELECT 1 FROM clicks c WHERE c.tenant_id = k.t AND c.ip_hash = k.ip
                     AND c.clicked_at > k.hi - make_interval(secs => k.win) AND c.clicked_at <= k.hi
                   LIMIT k.ipcap) y) END AS by_ip,
-              k.referrer IS NOT NULL AND EXISTS (SELECT 1 FROM customer_devices d WHERE d.tenant_id = k.t
-                  AND d.customer_id = k.referrer AND d.visitor_id = k.v OFFSET 0) AS referrer_visitor,
-              k.referrer IS NOT NULL AND EXISTS (SELECT 1 FROM customer_devices d WHERE d.tenant_id = k.t
-                  AND d.customer_id = k.referrer AND d.ip_hash = k.ip OFFSET 0) AS referrer_ip,
+              -- The referrer's devices in one index range: 1 when one has the visitor, 2 the IP, 3 both.
+              coalesce((SELECT bit_or(CASE WHEN d.visitor_id = k.v THEN 1 ELSE 0 END
+                                      | CASE WHEN d.ip_hash = k.ip THEN 2 ELSE 0 END)
+                        FROM customer_devices d WHERE d.tenant_id = k.t AND d.customer_id = k.referrer), 0)
+                  AS referrer_device,
               (SELECT o.conversion_id FROM conversion_outcomes o WHERE o.tenant_id = k.t AND o.order_id = k.ord
                   AND o.outcome = 'attributed' ORDER BY o.decided_at, o.conversion_id LIMIT 1) AS order_owner,
               EXISTS (SELECT 1 FROM held_conversions h WHERE h.tenant_id = k.t AND h.customer_id = k.c) AS held
@@ -95,8 +93,8 @@ async def probe(conn: asyncpg.Connection, probes: Sequence[Probe]) -> list[Answe
                        unpack_texts($6), $7::timestamptz[], string_to_array($8, ',', 'n')::int[],
                        string_to_array($9, ',', 'n')::int[], string_to_array($10, ',', 'n')::int[])
                 WITH ORDINALITY AS k(t, c, ord, referrer, v, ip, hi, win, vcap, ipcap, i) OFFSET 0) a
-           WHERE by_visitor > 0 OR by_ip > 0 OR referrer_visitor OR referrer_ip OR order_owner IS NOT NULL OR held""",
+           WHERE by_visitor > 0 OR by_ip > 0 OR referrer_device > 0 OR order_owner IS NOT NULL OR held""",
         *cols)
-    by_i = {r["i"]: Answer(r["by_visitor"], r["by_ip"], r["referrer_visitor"], r["referrer_ip"], r["order_owner"],
-                           r["held"]) for r in rows}
+    by_i = {r["i"]: Answer(r["by_visitor"], r["by_ip"], bool(r["referrer_device"] & 1), bool(r["referrer_device"] & 2),
+                           r["order_owner"], r["held"]) for r in rows}
     return [by_i.get(i, NOTHING_FOUND) for i in range(1, len(probes) + 1)]
