@@ -214,3 +214,13 @@ async def test_a_large_batch_is_recorded_once_whether_or_not_it_repeats_a_decide
                        **{f"n{i}": ("attributed", "anna", None) for i in range(PLAIN_FROM)}}
     assert cascade == {"ben": ("anna", "anna", 1, ["anna"], None),
                        **{f"cust{i}": ("anna", "anna", 1, ["anna"], None) for i in range(PLAIN_FROM)}}
+
+
+@pytest.mark.parametrize("seeder", ["anna", "an\x1dna", 'an"[n]a'], ids=["plain", "separator", "json-like"])
+async def test_an_upline_keeps_ids_whatever_characters_they_hold(pool: asyncpg.Pool, seeder: str) -> None:
+    s, at = Scenario(), datetime.now(timezone.utc) - timedelta(minutes=5)
+    top, ben = s._share(seeder, at), s._share("ben", at)
+    await feed(pool, [[top, ben], [s._buy("ben1", "ben", at, code=top.payload.referral_code)],
+                      [s._buy("cleo1", "cleo", at + timedelta(seconds=1), code=ben.payload.referral_code)]])
+    _, cascade, _, _ = await outcome(pool, s)
+    assert cascade == {"ben": (seeder, seeder, 1, [seeder], None), "cleo": ("ben", seeder, 2, [seeder, "ben"], "ben1")}
