@@ -19,6 +19,17 @@ more CPU per conversion than they win back in overlap: from a backlog at 1x, 2 x
 each member applies a full batch in the background (libs/kaskade_platform/member.py), 2 x 1 keeps
 1.89-1.97 cores busy: 8,951-9,429/s.
 
+With both cores busy, what was left was the cost per conversion: about 200 µs (105 Python, 80
+Postgres, 10 Kafka), 9,631-9,677/s at 1x. Then writes and per-row work were cut from it: an
+attributed order is found by its outcome instead of a table of its own; claims, outcomes and
+bindings are inserted without a conflict check per row (a replay falls back to one); one row comes
+back for a batch of new verdicts, and only the probes that found something; integers and uplines
+travel as packed text; the relay reads a bundle's shared headers once. The verdict write went from
+11.6 to 7.9 WAL records per conversion, the claims from 3 to 2 per event. Runs of this phase as
+those changes landed (1x, then 10x): 10,568 and 9,362/s; 10,063 and 8,448 (speed probe
+136-152 ms); 9,856 and 10,251; with all of them, 11,457 and 10,176/s. The day's first run, before
+them, gave 6,954/s at 1x in a slow hour (probe 139-164 ms).
+
 The service runs in a consumer group of its own (attribution-bench), started at the topics' end,
 so neither a backlog nor another attribution instance (tests, a dev stack) shares its work. It runs
 the decisions only (KASKADE_ATTRIBUTION_ANALYTICS=false): the viral-analytics projection is a read

@@ -4,7 +4,9 @@ A batch's event ids are claimed first in its transaction, with a plain insert: a
 is new, and `ON CONFLICT DO NOTHING` would check every id before inserting it (speculative
 insertion: 5.2 against 3.4 ms for 1,000 ids, measured). An id claimed before (a replay after a
 crash or a rebalance, or two copies in one batch) then fails the insert, which ends the
-transaction before it did anything else; the consumer runs it again claiming only new ids.
+transaction before it did anything else; the consumer runs it again claiming only new ids. (The
+server log shows that insert's duplicate-key error: after a rebalance or a restart, expect one per
+batch replayed.)
 
 A claim only has to outlive every way its event can come back: Kafka redelivers from the last
 committed offset, and the event topics keep 7 days; an outbox relay republishes within seconds.
