@@ -27,8 +27,9 @@ back for a batch of new verdicts, and only the probes that found something; inte
 travel as packed text; the relay reads a bundle's shared headers once. The verdict write went from
 11.6 to 7.9 WAL records per conversion, the claims from 3 to 2 per event. Runs of this phase as
 those changes landed (1x, then 10x): 10,568 and 9,362/s; 10,063 and 8,448 (speed probe
-136-152 ms); 9,856 and 10,251; with all of them, 11,457 and 10,176/s. The day's first run, before
-them, gave 6,954/s at 1x in a slow hour (probe 139-164 ms).
+136-152 ms); 9,856 and 10,251; with all of them, 11,457 and 10,176/s, 10,404 and 10,086, 11,686
+and 10,427 (slowdown 1.03-1.13). The day's first run, before them, gave 6,954/s at 1x in a slow
+hour (probe 139-164 ms).
 
 The service runs in a consumer group of its own (attribution-bench), started at the topics' end,
 so neither a backlog nor another attribution instance (tests, a dev stack) shares its work. It runs
