@@ -29,8 +29,9 @@ travel as packed text; the relay reads a bundle's shared headers once. The verdi
 11.6 to 7.9 WAL records per conversion, the claims from 3 to 2 per event. Runs of this phase as
 those changes landed (1x, then 10x): 10,568 and 9,362/s; 10,063 and 8,448 (speed probe
 136-152 ms); 9,856 and 10,251; with all of them, 11,457 and 10,176/s, 10,404 and 10,086, 11,686
-and 10,427 (slowdown 1.03-1.13). The day's first run, before them, gave 6,954/s at 1x in a slow
-hour (probe 139-164 ms).
+and 10,427 (slowdown 1.03-1.13), 9,174 and 10,228; with the median of three backlogs, 10,601 and
+9,668/s (slowdown 1.10). The day's first run, before them, gave 6,954/s at 1x in a slow hour
+(probe 139-164 ms).
 
 The service runs in a consumer group of its own (attribution-bench), started at the topics' end,
 so neither a backlog nor another attribution instance (tests, a dev stack) shares its work. It runs
